@@ -1,0 +1,1 @@
+"""The Docker ipvlan documentation as an executable conformance suite (`pytest conformance/`)."""

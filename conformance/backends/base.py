@@ -1,0 +1,60 @@
+"""The protocol every backend implements, and what the suite hands it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..examples import ContainerRequest, NetworkRequest
+
+# Behaviours a backend may lack; fixtures' `requires` name them.
+ALL_CAPABILITIES = frozenset(
+    {"vlan", "ipv6", "l3s", "flag", "dummy", "names", "internal", "static-ip", "default-pool", "refusals"}
+)
+
+
+class BackendRefused(Exception):
+    """The driver under test refused a request; the message is the driver's own."""
+
+
+@dataclass(frozen=True)
+class HostContext:
+    """The docker host a backend works on: a namespace of the test topology, private scratch space."""
+
+    netns: str
+    workdir: Path
+    prefix: str  # unique per test and worker; container namespaces start with it
+
+
+@dataclass(frozen=True)
+class Attached:
+    """Where a container's interface can be observed: its namespace and interface name."""
+
+    name: str
+    netns: str
+    ifname: str = "eth0"
+
+
+class Backend(Protocol):
+    name: str
+    capabilities: frozenset[str]
+
+    def create_network(self, req: NetworkRequest) -> None: ...
+
+    def remove_network(self, name: str) -> None: ...
+
+    def run(self, req: ContainerRequest) -> Attached: ...
+
+    def remove(self, name: str) -> None: ...
+
+    def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]: ...
+
+    def close(self) -> None:
+        """Remove whatever is left (containers, then networks); called in the topology's finally."""
+
+
+class BackendFactory(Protocol):
+    def __call__(self, host: HostContext) -> Backend: ...

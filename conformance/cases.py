@@ -1,0 +1,81 @@
+"""Test cases generated from the examples: each has an id `<example>-<behaviour>` that reads like the docs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .examples import Example, load_examples
+
+
+@dataclass(frozen=True)
+class Case:
+    example: Example
+    behaviour: str
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.example.id}-{self.behaviour}"
+
+
+def params(cases: Iterator[Case]) -> list[Any]:
+    """pytest params with doc-like ids; each example's tests share an xdist group (one deployment)."""
+    return [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.example.id)) for c in cases]
+
+
+def _examples() -> list[Example]:
+    return list(load_examples().values())
+
+
+def address_cases() -> Iterator[Case]:
+    for ex in _examples():
+        for _, req, expect in ex.containers:
+            if "addresses" in expect:
+                yield Case(ex, f"{req.name}-addresses", {"container": req.name, "expect": expect["addresses"]})
+                v6 = [a for a in expect["addresses"] if ":" in str(a)]
+                if v6:
+                    yield Case(ex, f"{req.name}-ipv6-nodad", {"container": req.name, "expect": v6})
+
+
+def route_cases() -> Iterator[Case]:
+    for ex in _examples():
+        for _, req, expect in ex.containers:
+            if "routes" not in expect:
+                continue
+            routes = [str(r) for r in expect["routes"]]
+            v6 = sorted(r for r in routes if ":" in r)
+            v4 = sorted(r for r in routes if ":" not in r)
+            yield Case(ex, f"{req.name}-routes-v4", {"container": req.name, "family": 4, "expect": v4})
+            if v6:
+                yield Case(ex, f"{req.name}-routes-v6", {"container": req.name, "family": 6, "expect": v6})
+
+
+def ping_cases() -> Iterator[Case]:
+    for ex in _examples():
+        for ping in ex.pings:
+            how = "by-name-" if ping.get("by_name") else ""
+            fam = "-v6" if ping.get("family") == 6 else ""
+            verdict = "reaches" if ping["ok"] else "cannot-reach"
+            yield Case(ex, f"ping-{how}{ping['from']}-{verdict}-{ping['to']}{fam}", dict(ping))
+
+
+def network_cases(behaviour: str) -> Iterator[Case]:
+    for ex in _examples():
+        for _, req, expect in ex.networks:
+            yield Case(ex, behaviour, {"network": req, "expect": expect})
+
+
+def example_cases(behaviour: str, *, when: Any = None) -> Iterator[Case]:
+    for ex in _examples():
+        if when is None or when(ex):
+            yield Case(ex, behaviour)
+
+
+def refusal_cases() -> Iterator[Case]:
+    for ex in _examples():
+        for i, ref in enumerate(ex.refusals):
+            yield Case(ex, f"refuses-{i + 1}", dict(ref))

@@ -1,0 +1,100 @@
+"""Observations the tests assert on: pings over raw sockets, addresses and routes over netlink.
+
+Positive checks poll to a deadline; negative checks wait one short explicit timeout. Both return what
+they saw so a failing assertion can print it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+from ipvlan_driver import netns as ns
+from ipvlan_driver.netlink import Netlink
+
+POSITIVE_DEADLINE = float(os.environ.get("IPVLAN_CONFORMANCE_PING_DEADLINE", "6"))
+NEGATIVE_WAIT = float(os.environ.get("IPVLAN_CONFORMANCE_NEGATIVE_WAIT", "1.5"))
+
+
+@dataclass(frozen=True)
+class PingResult:
+    src: str
+    dst: str
+    ok: bool
+    sent: int
+    waited: float
+
+    def __str__(self) -> str:
+        verdict = "reply" if self.ok else "no reply"
+        return f"{self.src} -> {self.dst}: {verdict} ({self.sent} sent, {self.waited:.1f}s)"
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def ping(netns: str, dst: str, expect_reply: bool) -> PingResult:
+    """Echo requests from inside `netns` to `dst`; stop at the first reply."""
+    addr = ipaddress.ip_address(dst)
+    v6 = addr.version == 6
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+    sock = ns.run_in(netns, lambda: socket.socket(family, socket.SOCK_RAW, proto))
+    ident = os.getpid() & 0xFFFF
+    budget = POSITIVE_DEADLINE if expect_reply else NEGATIVE_WAIT
+    start = time.monotonic()
+    sent = 0
+    try:
+        while time.monotonic() - start < budget:
+            sent += 1
+            body = struct.pack("!HH", ident, sent) + b"ipvlan-conformance"
+            if v6:
+                packet = struct.pack("!BBH", 128, 0, 0) + body  # the kernel fills ICMPv6 checksums
+            else:
+                header = struct.pack("!BBH", 8, 0, 0) + body
+                packet = struct.pack("!BBH", 8, 0, _checksum(header)) + body
+            # unreachable right now (no route, no neighbour yet): keep trying to the deadline
+            with contextlib.suppress(OSError):
+                sock.sendto(packet, (dst, 0))
+            until = min(time.monotonic() + 0.3, start + budget)
+            while (left := until - time.monotonic()) > 0:
+                ready, _, _ = select.select([sock], [], [], left)
+                if not ready:
+                    break
+                data, src = sock.recvfrom(4096)
+                icmp = data if v6 else data[(data[0] & 0x0F) * 4 :]
+                reply_type = 129 if v6 else 0
+                ours = len(icmp) >= 8 and struct.unpack("!H", icmp[4:6])[0] == ident
+                if ours and icmp[0] == reply_type and src[0] == str(addr):
+                    return PingResult(netns, dst, True, sent, time.monotonic() - start)
+        return PingResult(netns, dst, False, sent, time.monotonic() - start)
+    finally:
+        sock.close()
+
+
+def global_addresses(netns: str, ifname: str = "eth0") -> dict[str, bool]:
+    """Global-scope addresses on `ifname` -> whether the address carries nodad."""
+    with Netlink(netns) as nl:
+        return {str(a.interface): a.nodad for a in nl.addresses(ifname) if a.scope == 0}
+
+
+def routes(netns: str, family: int) -> list[str]:
+    """`ip route` / `ip -6 route` of the main table, normalized, link-local and multicast left out."""
+    with Netlink(netns) as nl:
+        out = []
+        for r in nl.routes(family):
+            if r.dst.is_link_local or r.dst.is_multicast:
+                continue
+            out.append(r.normalized())
+        return sorted(out)

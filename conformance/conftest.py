@@ -1,0 +1,22 @@
+"""Command-line options of the conformance suite; the machinery lives in conformance/plugin.py."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["conformance.plugin"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ipvlan-conformance")
+    group.addoption(
+        "--backend",
+        default="native",
+        help="driver under test: native (our driver in-process), cli (our CLI), "
+        "a name registered under the entry point group ipvlan_conformance.backends, or module:factory",
+    )
+    group.addoption(
+        "--report-dir",
+        default=None,
+        help="write conformance.html and conformance.json (examples x behaviours) here",
+    )

@@ -1,0 +1,96 @@
+"""Deploy an example on a fresh topology through a backend: the docs' commands, in the docs' order."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import topology
+from .backends.base import Attached, Backend, BackendFactory, HostContext
+from .examples import Example
+
+_counter = itertools.count()
+
+
+def unique_prefix() -> str:
+    """Namespace prefix unique per test and per xdist worker (`gw3` -> 3)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return f"ic{worker}p{os.getpid() % 1000}n{next(_counter)}"
+
+
+class DeployError(AssertionError):
+    pass
+
+
+@dataclass
+class Deployment:
+    example: Example
+    topo: topology.Topology
+    backend: Backend
+    attached: dict[str, Attached] = field(default_factory=dict)
+
+    def container(self, name: str) -> Attached:
+        try:
+            return self.attached[name]
+        except KeyError:
+            raise DeployError(f"{self.example.id}: no container {name!r} was started") from None
+
+    def address_of(self, name: str, family: int) -> str:
+        from .checks import global_addresses
+
+        for cidr in global_addresses(self.container(name).netns):
+            if (":" in cidr) == (family == 6):
+                return cidr.split("/")[0]
+        raise DeployError(f"{self.example.id}: container {name!r} has no IPv{family} address")
+
+
+@contextlib.contextmanager
+def lab(example: Example, factory: BackendFactory, prefix: str | None = None) -> Iterator[Deployment]:
+    """A topology with a backend attached, nothing deployed yet; everything undone on exit."""
+    prefix = prefix or unique_prefix()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    with topology.build(prefix, example.upstream) as topo:
+        topo.stack.callback(shutil.rmtree, workdir, True)
+        backend = factory(HostContext(netns=topo.host, workdir=workdir, prefix=f"{prefix}-c-"))
+        for command in example.teardown:
+            # the docs' own cleanup runs after the networks are gone
+            topo.stack.callback(_quiet, topo.host_command, command)
+        topo.stack.callback(backend.close)
+        yield Deployment(example, topo, backend)
+
+
+def _quiet(fn: object, *args: object) -> None:
+    with contextlib.suppress(Exception):
+        fn(*args)  # type: ignore[operator]
+
+
+def deploy_networks(dep: Deployment) -> None:
+    for command in dep.example.setup:
+        dep.topo.host_command(command)
+    for command, req, _ in dep.example.networks:
+        try:
+            dep.backend.create_network(req)
+        except Exception as exc:
+            raise DeployError(f"{dep.example.id}: `{command}` failed: {exc}") from exc
+
+
+def deploy_containers(dep: Deployment) -> None:
+    for command, req, _ in dep.example.containers:
+        try:
+            dep.attached[req.name] = dep.backend.run(req)
+        except Exception as exc:
+            raise DeployError(f"{dep.example.id}: `{command}` failed: {exc}") from exc
+
+
+@contextlib.contextmanager
+def deployed(example: Example, factory: BackendFactory) -> Iterator[Deployment]:
+    with lab(example, factory) as dep:
+        deploy_networks(dep)
+        deploy_containers(dep)
+        yield dep

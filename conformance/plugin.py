@@ -1,0 +1,137 @@
+"""Suite machinery: backend selection, shared deployments, capability gating, leak check, reports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ipvlan_driver import netns as ns
+
+from . import report
+from .backends import resolve
+from .backends.base import BackendFactory
+from .cases import Case
+from .deploy import DeployError, Deployment, deployed, lab
+from .examples import Example
+
+
+class DeploymentCache:
+    """Keeps one example deployed while its read-only tests run (they are collected together)."""
+
+    def __init__(self, factory: BackendFactory) -> None:
+        self.factory = factory
+        self.key: str | None = None
+        self.value: Deployment | BaseException | None = None
+        self.stack = contextlib.ExitStack()
+
+    def get(self, example: Example) -> Deployment:
+        if self.key != example.id:
+            self.close()
+            self.key = example.id
+            try:
+                self.value = self.stack.enter_context(deployed(example, self.factory))
+            except BaseException as exc:
+                self.value = exc
+        if isinstance(self.value, BaseException):
+            raise DeployError(f"deploying {example.id} failed: {self.value}")
+        assert self.value is not None
+        return self.value
+
+    def close(self) -> None:
+        self.key, self.value = None, None
+        self.stack.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep one example's tests on one worker")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # group each example's tests so its deployment is built once (stable: file order kept within)
+    def key(item: pytest.Item) -> str:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("case") if callspec else None
+        return case.example.id if isinstance(case, Case) else ""
+
+    items.sort(key=key)
+
+
+@pytest.fixture(scope="session")
+def backend_factory(request: pytest.FixtureRequest) -> BackendFactory:
+    try:
+        return resolve(request.config.getoption("--backend"))
+    except (ValueError, ImportError, AttributeError) as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _root_namespace_guard() -> Iterator[None]:
+    if os.geteuid() != 0:
+        pytest.exit("the conformance suite builds network namespaces: run it as root", returncode=4)
+    before = set(ns.list_names())
+    yield
+    leaked = set(ns.list_names()) - before
+    for name in leaked:
+        ns.remove(name)
+    assert not leaked, f"namespaces left behind by the run: {sorted(leaked)}"
+
+
+@pytest.fixture(scope="session")
+def _deployments(backend_factory: BackendFactory) -> Iterator[DeploymentCache]:
+    cache = DeploymentCache(backend_factory)
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -> None:
+    request.node.user_properties.extend(
+        [
+            ("example", case.example.id),
+            ("behaviour", case.behaviour),
+            ("section", case.example.section),
+            ("doc", str(case.example.doc)),
+        ]
+    )
+    report.label_allure(case)
+    capabilities = getattr(factory, "capabilities", None)
+    if capabilities is not None:
+        missing = sorted(case.example.requires - capabilities)
+        if missing:
+            pytest.skip(f"unsupported: backend {request.config.getoption('--backend')} lacks {', '.join(missing)}")
+
+
+@pytest.fixture
+def deployment(
+    case: Case, _deployments: DeploymentCache, backend_factory: BackendFactory, request: pytest.FixtureRequest
+) -> Deployment:
+    """The example deployed as the docs do it; shared by the read-only checks of that example."""
+    _gate(case, backend_factory, request)
+    return _deployments.get(case.example)
+
+
+@pytest.fixture
+def fresh_lab(
+    case: Case, _deployments: DeploymentCache, backend_factory: BackendFactory, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """A topology of its own with nothing deployed, for tests that change things."""
+    _gate(case, backend_factory, request)
+    _deployments.close()  # one example's lab at a time keeps the VM light
+    with lab(case.example, backend_factory) as dep:
+        yield dep
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    report.terminal_summary(terminalreporter, config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    directory = session.config.getoption("--report-dir")
+    if directory and not hasattr(session.config, "workerinput"):
+        report.write(Path(directory), session.config)

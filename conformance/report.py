@@ -1,0 +1,149 @@
+"""What a run says: allure labels, a terminal table, and a self-contained HTML + JSON report."""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cases import Case
+from .examples import load_examples
+
+
+@dataclass(frozen=True)
+class Row:
+    example: str
+    behaviour: str
+    outcome: str  # pass | fail | unsupported | skipped | error
+    detail: str
+    nodeid: str
+
+
+def label_allure(case: Case) -> None:
+    try:
+        import allure
+    except ImportError:
+        return
+    allure.dynamic.feature(case.example.section or case.example.title)
+    allure.dynamic.story(case.example.id)
+    allure.dynamic.description(f"{case.example.title} — {case.example.doc}")
+    for command, _, _ in case.example.networks + case.example.containers:
+        with allure.step(command):
+            pass
+
+
+def _rows(config: pytest.Config) -> list[Row]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return []
+    rows: dict[str, Row] = {}
+    for key in ("passed", "failed", "skipped", "error"):
+        for rep in reporter.stats.get(key, []):
+            props = dict(getattr(rep, "user_properties", []) or [])
+            if "example" not in props:
+                continue
+            if rep.when != "call" and not (rep.failed or rep.skipped):
+                continue
+            if rep.skipped:
+                reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+                reason = reason.removeprefix("Skipped: ")
+                outcome = "unsupported" if reason.startswith("unsupported") else "skipped"
+                detail = reason
+            elif rep.failed:
+                outcome = "fail" if rep.when == "call" else "error"
+                detail = str(getattr(rep, "longreprtext", "") or rep.longrepr).strip().splitlines()[-1:]
+                detail = detail[0] if detail else ""
+            else:
+                outcome, detail = "pass", ""
+            rows[rep.nodeid] = Row(props["example"], props["behaviour"], outcome, detail, rep.nodeid)
+    return sorted(rows.values(), key=lambda r: (r.example, r.behaviour))
+
+
+def _errata() -> list[dict[str, Any]]:
+    out = []
+    for ex in load_examples().values():
+        for err in ex.errata:
+            doc = err.get("doc") or {}
+            out.append(
+                {
+                    "example": ex.id,
+                    "id": err.get("id", ""),
+                    "doc": f"{doc.get('file')}:{doc.get('line')}",
+                    "says": err.get("says", ""),
+                    "intended": err.get("intended", ""),
+                }
+            )
+    return out
+
+
+def terminal_summary(tr: Any, config: pytest.Config) -> None:
+    rows = _rows(config)
+    if not rows:
+        return
+    tr.section("ipvlan conformance: examples x outcomes")
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts.setdefault(r.example, {}).setdefault(r.outcome, 0)
+        counts[r.example][r.outcome] += 1
+    kinds = ["pass", "fail", "error", "unsupported", "skipped"]
+    tr.write_line(f"{'example':<18}" + "".join(f"{k:>12}" for k in kinds))
+    for example, c in sorted(counts.items()):
+        tr.write_line(f"{example:<18}" + "".join(f"{c.get(k, 0):>12}" for k in kinds))
+    for r in rows:
+        if r.outcome in ("fail", "error"):
+            tr.write_line(f"  FAIL {r.example}-{r.behaviour}: {r.detail[:160]}")
+    errata = _errata()
+    tr.write_line(f"documentation errata encoded ({len(errata)}): see --report-dir output for the doc lines")
+
+
+def write(directory: Path, config: pytest.Config) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = _rows(config)
+    backend = config.getoption("--backend")
+    meta = {"backend": backend, "kernel": platform.release(), "python": platform.python_version()}
+    payload = {"meta": meta, "results": [asdict(r) for r in rows], "errata": _errata()}
+    (directory / "conformance.json").write_text(json.dumps(payload, indent=1))
+    colors = {
+        "pass": "#c8f7c5",
+        "fail": "#f7c5c5",
+        "error": "#f7c5c5",
+        "unsupported": "#f7eec5",
+        "skipped": "#e0e0e0",
+    }
+    body = [
+        f"<h1>ipvlan conformance — backend {html.escape(backend)}</h1>",
+        f"<p>kernel {html.escape(meta['kernel'])}, Python {meta['python']}; "
+        f"{sum(r.outcome == 'pass' for r in rows)} pass, {sum(r.outcome in ('fail', 'error') for r in rows)} "
+        f"fail, {sum(r.outcome == 'unsupported' for r in rows)} unsupported</p>",
+        "<table><tr><th>example</th><th>behaviour</th><th>outcome</th><th>detail</th></tr>",
+    ]
+    for r in rows:
+        body.append(
+            f"<tr style='background:{colors.get(r.outcome, '#fff')}'><td>{html.escape(r.example)}</td>"
+            f"<td>{html.escape(r.behaviour)}</td><td>{r.outcome}</td><td>{html.escape(r.detail)}</td></tr>"
+        )
+    body.append(
+        "</table><h2>Documentation errata (tests encode the intended behaviour)</h2>"
+        "<table><tr><th>example</th><th>erratum</th><th>doc line</th><th>the doc says</th>"
+        "<th>intended</th></tr>"
+    )
+    for e in _errata():
+        body.append(
+            "<tr>"
+            + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in ("example", "id", "doc", "says", "intended"))
+            + "</tr>"
+        )
+    body.append("</table>")
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
+        "td,th{border:1px solid #999;padding:3px 8px;font-size:13px;text-align:left}"
+    )
+    (directory / "conformance.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ipvlan conformance</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )

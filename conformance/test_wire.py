@@ -1,0 +1,87 @@
+"""Wire level, seen from the upstream switch: 802.1Q tags on the trunk, no ARP answers in L3 mode."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from .cases import Case, example_cases, params
+from .checks import global_addresses, ping
+from .deploy import Deployment
+from .wire import send_frame, tap, wait_for
+
+
+def _vlan_parent(ex: Any) -> int | None:
+    if not ex.networks or not ex.containers:
+        return None
+    parent = ex.networks[0][2].get("parent") or {}
+    vid = parent.get("vlan_id")
+    vlans = ex.upstream.get("vlans") or {}
+    return int(vid) if vid is not None and int(vid) in {int(k) for k in vlans} else None
+
+
+def _describe(frames: list[bytes]) -> str:
+    from scapy.layers.l2 import Ether
+
+    return "\n".join(f"  {Ether(f).summary()}" for f in frames[:12]) or "  (no frames)"
+
+
+@pytest.mark.parametrize("case", params(example_cases("frames-tagged-on-trunk", when=lambda ex: _vlan_parent(ex))))
+def test_frames_tagged_on_trunk(case: Case, deployment: Deployment) -> None:
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Dot1Q, Ether
+
+    vid = _vlan_parent(case.example)
+    assert vid is not None
+    gateway = str(ipaddress.ip_interface(str(case.example.upstream["vlans"][vid][0])).ip)
+    name, attached = next(iter(deployment.attached.items()))
+    src = next(a.split("/")[0] for a in global_addresses(attached.netns) if ":" not in a)
+
+    def tagged(frame: bytes) -> bool:
+        pkt = Ether(frame)
+        return Dot1Q in pkt and pkt[Dot1Q].vlan == vid and IP in pkt and pkt[IP].src == src
+
+    with tap(deployment.topo.upstream, "p1") as frames:
+        result = ping(attached.netns, gateway, expect_reply=True)
+        seen = wait_for(frames, tagged, 1.0)
+    assert seen, (
+        f"no frame from {name} ({src}) carried 802.1Q VLAN {vid} on the upstream trunk "
+        f"(ping {result}); frames seen:\n{_describe(frames)}"
+    )
+
+
+def _arp_probe_cases() -> Any:
+    def eligible(ex: Any) -> bool:
+        if not ex.networks or not ex.containers:
+            return False
+        parent = ex.networks[0][2].get("parent") or {}
+        return parent.get("name") == "eth0"
+
+    return example_cases("broadcast-arp-from-upstream", when=eligible)
+
+
+@pytest.mark.parametrize("case", params(_arp_probe_cases()))
+def test_broadcast_arp(case: Case, deployment: Deployment) -> None:
+    """L2 containers answer a broadcast ARP from the segment; L3/L3s drop all broadcast (docs)."""
+    from scapy.layers.l2 import ARP, Ether
+
+    mode = case.example.networks[0][2].get("mode", "l2")
+    name, attached = next(iter(deployment.attached.items()))
+    target = next(a.split("/")[0] for a in global_addresses(attached.netns) if ":" not in a)
+    request = Ether(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:00:99") / ARP(
+        op=1, hwsrc="02:00:00:00:00:99", psrc="192.168.1.99", pdst=target
+    )
+
+    def reply(frame: bytes) -> bool:
+        pkt = Ether(frame)
+        return ARP in pkt and pkt[ARP].op == 2 and pkt[ARP].psrc == target
+
+    with tap(deployment.topo.upstream, "br0") as frames:
+        send_frame(deployment.topo.upstream, "br0", bytes(request))
+        answered = wait_for(frames, reply, 1.5 if mode != "l2" else 4.0)
+    if mode == "l2":
+        assert answered, f"{name} ({target}) in l2 mode should answer a broadcast ARP:\n{_describe(frames)}"
+    else:
+        assert not answered, f"{name} ({target}) in {mode} mode must not answer ARP:\n{_describe(frames)}"

@@ -1,0 +1,149 @@
+"""Turn an example's data into namespaces: docker hosts, the upstream ToR/router, a remote host.
+
+```
+  dh1 (docker host)        up (ToR / router)                     rem (remote host)
+  eth0 192.168.1.250 ---- p1 [trunk; p1.<vid> per VLAN] --+
+                           br0 192.168.1.1 (untagged)     |  rem0 10.250.0.1 ---- eth0 10.250.0.2
+  dh2 eth0 192.168.1.251 - p2 ----------------------------+
+```
+Every namespace is registered for removal the moment it exists; `Topology.close` undoes in reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipvlan_driver import netns as ns
+from ipvlan_driver.netlink import Netlink
+
+HOST_ADDR = "192.168.1.250/24"
+HOST2_ADDR = "192.168.1.251/24"
+UPSTREAM_ADDR = "192.168.1.1/24"
+REMOTE_ADDR = "10.250.0.2/24"
+REMOTE_GW = "10.250.0.1/24"
+DOCKER0_ADDR = "172.17.0.1/16"
+
+
+class SetupCommandError(ValueError):
+    pass
+
+
+@dataclass
+class Topology:
+    prefix: str
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def host(self) -> str:
+        return f"{self.prefix}-dh1"
+
+    @property
+    def host2(self) -> str:
+        return f"{self.prefix}-dh2"
+
+    @property
+    def upstream(self) -> str:
+        return f"{self.prefix}-up"
+
+    @property
+    def remote(self) -> str:
+        return f"{self.prefix}-rem"
+
+    def netns(self, name: str) -> str:
+        ns.create(name)
+        self.stack.callback(ns.remove, name)
+        return name
+
+    def close(self) -> None:
+        self.stack.close()
+
+    def nl(self, netns: str) -> Netlink:
+        return Netlink(netns)
+
+    # manual steps the docs run on the docker host ------------------------------------------
+
+    def host_command(self, command: str) -> None:
+        """Run one of the docs' `ip link` lines on the docker host, through netlink."""
+        argv = shlex.split(command)
+        with Netlink(self.host) as nl:
+            match argv:
+                case ["ip", "link", "add", "link", base, "name", name, "type", "vlan", "id", vid]:
+                    nl.add_vlan(name, base, int(vid))
+                case ["ip", "link", "set", name, "up"]:
+                    nl.set_up(name)
+                case ["ip", "link", "del", name] | ["ip", "link", "delete", name]:
+                    nl.delete_link(name)
+                case _:
+                    raise SetupCommandError(f"the suite does not know how to run {command!r}")
+
+
+def _veth(a_ns: str, a_name: str, b_ns: str, b_name: str) -> None:
+    # made inside a_ns and moved: nothing is ever created in the root namespace
+    tmp = "vtmp" + os.urandom(3).hex()
+    with Netlink(a_ns) as nl:
+        nl.add_veth(a_name, tmp)
+        nl.move_to_netns(tmp, b_ns, b_name)
+
+
+def _addr(nl: Netlink, ifname: str, cidr: str) -> None:
+    iface = ipaddress.ip_interface(cidr)
+    nl.add_address(ifname, iface, nodad=iface.version == 6)
+
+
+@contextlib.contextmanager
+def build(prefix: str, upstream: dict[str, Any] | None = None) -> Iterator[Topology]:
+    """Build the documented lab; tear all of it down however the block ends."""
+    upstream = upstream or {}
+    topo = Topology(prefix)
+    try:
+        for name in (topo.host, topo.host2, topo.upstream, topo.remote):
+            topo.netns(name)
+        _veth(topo.host, "eth0", topo.upstream, "p1")
+        _veth(topo.host2, "eth0", topo.upstream, "p2")
+        _veth(topo.remote, "eth0", topo.upstream, "rem0")
+        with Netlink(topo.upstream) as up:
+            up.set_up("lo")
+            up.add_bridge("br0")
+            for port in ("p1", "p2"):
+                up.set_master(port, "br0")
+                up.set_up(port)
+            if upstream.get("hairpin"):
+                up.set_hairpin("p1", True)
+            up.set_up("br0")
+            for cidr in dict.fromkeys([UPSTREAM_ADDR, *(upstream.get("untagged") or [])]):
+                _addr(up, "br0", str(cidr))
+            for vid, cidrs in sorted((upstream.get("vlans") or {}).items()):
+                sub = f"p1.{int(vid)}"
+                up.add_vlan(sub, "p1", int(vid))
+                up.set_up(sub)
+                for cidr in cidrs:
+                    _addr(up, sub, str(cidr))
+            up.set_up("rem0")
+            _addr(up, "rem0", REMOTE_GW)
+            forwarding = "1" if upstream.get("forwarding") else "0"
+            up.set_sysctl("net.ipv4.ip_forward", forwarding)
+            up.set_sysctl("net.ipv6.conf.all.forwarding", forwarding)
+        for host, cidr in ((topo.host, HOST_ADDR), (topo.host2, HOST2_ADDR)):
+            with Netlink(host) as nl:
+                nl.set_up("lo")
+                nl.set_up("eth0")
+                _addr(nl, "eth0", cidr)
+                nl.add_route(ipaddress.ip_network("0.0.0.0/0"), "eth0", "192.168.1.1")
+        with Netlink(topo.host) as nl:
+            # docker0's address is why the docs' default pool comes out as 172.18.0.0/16
+            nl.add_bridge("docker0")
+            _addr(nl, "docker0", DOCKER0_ADDR)
+        with Netlink(topo.remote) as nl:
+            nl.set_up("lo")
+            nl.set_up("eth0")
+            _addr(nl, "eth0", REMOTE_ADDR)
+            nl.add_route(ipaddress.ip_network("0.0.0.0/0"), "eth0", "10.250.0.1")
+        yield topo
+    finally:
+        topo.close()
