@@ -44,14 +44,12 @@ def address_cases() -> Iterator[Case]:
 def route_cases() -> Iterator[Case]:
     for ex in _examples():
         for _, req, expect in ex.containers:
-            if "routes" not in expect:
-                continue
-            routes = [str(r) for r in expect["routes"]]
-            v6 = sorted(r for r in routes if ":" in r)
-            v4 = sorted(r for r in routes if ":" not in r)
-            yield Case(ex, f"{req.name}-routes-v4", {"container": req.name, "family": 4, "expect": v4})
-            if v6:
-                yield Case(ex, f"{req.name}-routes-v6", {"container": req.name, "family": 6, "expect": v6})
+            for family, key in ((4, "routes"), (6, "routes6")):
+                if key in expect:
+                    routes = sorted(str(r) for r in expect[key])
+                    yield Case(
+                        ex, f"{req.name}-routes-v{family}", {"container": req.name, "family": family, "expect": routes}
+                    )
 
 
 def ping_cases() -> Iterator[Case]:

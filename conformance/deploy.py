@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import topology
 from .backends.base import Attached, Backend, BackendFactory, HostContext
@@ -51,13 +52,16 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def lab(example: Example, factory: BackendFactory, prefix: str | None = None) -> Iterator[Deployment]:
+def lab(
+    example: Example, factory: BackendFactory, prefix: str | None = None, options: dict[str, Any] | None = None
+) -> Iterator[Deployment]:
     """A topology with a backend attached, nothing deployed yet; everything undone on exit."""
     prefix = prefix or unique_prefix()
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     with topology.build(prefix, example.upstream) as topo:
         topo.stack.callback(shutil.rmtree, workdir, True)
-        backend = factory(HostContext(netns=topo.host, workdir=workdir, prefix=f"{prefix}-c-"))
+        host = HostContext(netns=topo.host, workdir=workdir, prefix=f"{prefix}-c-", options=options or {})
+        backend = factory(host)
         for command in example.teardown:
             # the docs' own cleanup runs after the networks are gone
             topo.stack.callback(_quiet, topo.host_command, command)
@@ -70,9 +74,15 @@ def _quiet(fn: object, *args: object) -> None:
         fn(*args)  # type: ignore[operator]
 
 
-def deploy_networks(dep: Deployment) -> None:
+def run_setup(dep: Deployment) -> None:
+    """The docs' manual host steps (`ip link add link eth0 name eth0.40 type vlan id 40`, ...)."""
     for command in dep.example.setup:
         dep.topo.host_command(command)
+
+
+def deploy_networks(dep: Deployment, setup: bool = True) -> None:
+    if setup:
+        run_setup(dep)
     for command, req, _ in dep.example.networks:
         try:
             dep.backend.create_network(req)
@@ -89,8 +99,8 @@ def deploy_containers(dep: Deployment) -> None:
 
 
 @contextlib.contextmanager
-def deployed(example: Example, factory: BackendFactory) -> Iterator[Deployment]:
-    with lab(example, factory) as dep:
+def deployed(example: Example, factory: BackendFactory, options: dict[str, Any] | None = None) -> Iterator[Deployment]:
+    with lab(example, factory, options=options) as dep:
         deploy_networks(dep)
         deploy_containers(dep)
         yield dep

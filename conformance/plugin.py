@@ -23,8 +23,9 @@ from .examples import Example
 class DeploymentCache:
     """Keeps one example deployed while its read-only tests run (they are collected together)."""
 
-    def __init__(self, factory: BackendFactory) -> None:
+    def __init__(self, factory: BackendFactory, options: dict[str, Any]) -> None:
         self.factory = factory
+        self.options = options
         self.key: str | None = None
         self.value: Deployment | BaseException | None = None
         self.stack = contextlib.ExitStack()
@@ -34,7 +35,7 @@ class DeploymentCache:
             self.close()
             self.key = example.id
             try:
-                self.value = self.stack.enter_context(deployed(example, self.factory))
+                self.value = self.stack.enter_context(deployed(example, self.factory, self.options))
             except BaseException as exc:
                 self.value = exc
         if isinstance(self.value, BaseException):
@@ -61,6 +62,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=key)
 
 
+def backend_options(config: pytest.Config) -> dict[str, Any]:
+    return {"plugin_command": config.getoption("--plugin-command")}
+
+
 @pytest.fixture(scope="session")
 def backend_factory(request: pytest.FixtureRequest) -> BackendFactory:
     try:
@@ -82,8 +87,8 @@ def _root_namespace_guard() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def _deployments(backend_factory: BackendFactory) -> Iterator[DeploymentCache]:
-    cache = DeploymentCache(backend_factory)
+def _deployments(backend_factory: BackendFactory, request: pytest.FixtureRequest) -> Iterator[DeploymentCache]:
+    cache = DeploymentCache(backend_factory, backend_options(request.config))
     try:
         yield cache
     finally:
@@ -123,7 +128,7 @@ def fresh_lab(
     """A topology of its own with nothing deployed, for tests that change things."""
     _gate(case, backend_factory, request)
     _deployments.close()  # one example's lab at a time keeps the VM light
-    with lab(case.example, backend_factory) as dep:
+    with lab(case.example, backend_factory, options=_deployments.options) as dep:
         yield dep
 
 

@@ -9,7 +9,7 @@ from ipvlan_driver.netlink import Netlink
 
 from .backends.base import BackendRefused
 from .cases import Case, network_cases, params
-from .deploy import Deployment, deploy_containers, deploy_networks
+from .deploy import Deployment, deploy_containers, deploy_networks, run_setup
 from .examples import NetworkRequest
 
 
@@ -21,10 +21,9 @@ def _links(dep: Deployment) -> dict[str, tuple[str | None, int | None]]:
 @pytest.mark.parametrize("case", params(network_cases("parent-lifecycle")))
 def test_parent_lifecycle(case: Case, fresh_lab: Deployment) -> None:
     dep = fresh_lab
-    for command in dep.example.setup:
-        dep.topo.host_command(command)
+    run_setup(dep)
     before = _links(dep)
-    deploy_networks(dep)
+    deploy_networks(dep, setup=False)
     deploy_containers(dep)
     during = _links(dep)
     expect = case.data["expect"].get("parent") or {}

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from ipvlan_driver.netlink import Netlink
+
 from .cases import Case, example_cases, params
 from .checks import global_addresses, ping
 from .deploy import Deployment
@@ -31,17 +33,20 @@ def _describe(frames: list[bytes]) -> str:
 @pytest.mark.parametrize("case", params(example_cases("frames-tagged-on-trunk", when=lambda ex: _vlan_parent(ex))))
 def test_frames_tagged_on_trunk(case: Case, deployment: Deployment) -> None:
     from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Dot1Q, Ether
 
     vid = _vlan_parent(case.example)
     assert vid is not None
     gateway = str(ipaddress.ip_interface(str(case.example.upstream["vlans"][vid][0])).ip)
     name, attached = next(iter(deployment.attached.items()))
-    src = next(a.split("/")[0] for a in global_addresses(attached.netns) if ":" not in a)
+    v6 = ":" in gateway
+    src = next(a.split("/")[0] for a in global_addresses(attached.netns) if (":" in a) == v6)
+    layer = IPv6 if v6 else IP
 
     def tagged(frame: bytes) -> bool:
         pkt = Ether(frame)
-        return Dot1Q in pkt and pkt[Dot1Q].vlan == vid and IP in pkt and pkt[IP].src == src
+        return Dot1Q in pkt and pkt[Dot1Q].vlan == vid and layer in pkt and pkt[layer].src == src
 
     with tap(deployment.topo.upstream, "p1") as frames:
         result = ping(attached.netns, gateway, expect_reply=True)
@@ -70,9 +75,10 @@ def test_broadcast_arp(case: Case, deployment: Deployment) -> None:
     mode = case.example.networks[0][2].get("mode", "l2")
     name, attached = next(iter(deployment.attached.items()))
     target = next(a.split("/")[0] for a in global_addresses(attached.netns) if ":" not in a)
-    request = Ether(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:00:99") / ARP(
-        op=1, hwsrc="02:00:00:00:00:99", psrc="192.168.1.99", pdst=target
-    )
+    with Netlink(deployment.topo.upstream) as up:
+        mac = up.require("br0").mac
+    # the switch's own MAC: a reply to it is delivered to br0, where the tap listens
+    request = Ether(dst="ff:ff:ff:ff:ff:ff", src=mac) / ARP(op=1, hwsrc=mac, psrc="192.168.1.99", pdst=target)
 
     def reply(frame: bytes) -> bool:
         pkt = Ether(frame)
@@ -85,3 +91,43 @@ def test_broadcast_arp(case: Case, deployment: Deployment) -> None:
         assert answered, f"{name} ({target}) in l2 mode should answer a broadcast ARP:\n{_describe(frames)}"
     else:
         assert not answered, f"{name} ({target}) in {mode} mode must not answer ARP:\n{_describe(frames)}"
+
+
+def _switching_cases() -> Any:
+    def eligible(ex: Any) -> bool:
+        if len(ex.containers) < 2 or not ex.networks:
+            return False
+        expect = ex.networks[0][2]
+        return (
+            (expect.get("parent") or {}).get("name") == "eth0"
+            and expect.get("mode", "l2") == "l2"
+            and expect.get("flag", "bridge") in ("bridge", "vepa")
+        )
+
+    return example_cases("container-to-container-path", when=eligible)
+
+
+@pytest.mark.parametrize("case", params(_switching_cases()))
+def test_container_to_container_path(case: Case, deployment: Deployment) -> None:
+    """bridge: ipvlan switches between its containers inside the host; vepa: every frame goes to the
+    upstream switch (and comes back only because it hairpins)."""
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import Ether
+
+    flag = case.example.networks[0][2].get("flag", "bridge")
+    (a, ca), (b, cb) = list(deployment.attached.items())[:2]
+    src = next(x.split("/")[0] for x in global_addresses(ca.netns) if ":" not in x)
+    dst = next(x.split("/")[0] for x in global_addresses(cb.netns) if ":" not in x)
+
+    def echo(frame: bytes) -> bool:
+        pkt = Ether(frame)
+        return IP in pkt and ICMP in pkt and pkt[IP].src == src and pkt[IP].dst == dst
+
+    with tap(deployment.topo.upstream, "p1") as frames:
+        result = ping(ca.netns, dst, expect_reply=True)
+        on_wire = wait_for(frames, echo, 1.0 if flag == "vepa" else 0.5)
+    assert result.ok, f"{a} should reach {b} in {flag} mode: {result}"
+    if flag == "vepa":
+        assert on_wire, f"vepa: {a} -> {b} must travel via the upstream switch; frames seen:\n{_describe(frames)}"
+    else:
+        assert not on_wire, f"bridge: {a} -> {b} must be switched inside the host, not sent upstream"

@@ -126,6 +126,8 @@ def build(prefix: str, upstream: dict[str, Any] | None = None) -> Iterator[Topol
                     _addr(up, sub, str(cidr))
             up.set_up("rem0")
             _addr(up, "rem0", REMOTE_GW)
+            # like a switch's SVIs, answer ARP only for addresses of the receiving interface
+            up.set_sysctl("net.ipv4.conf.all.arp_ignore", "1")
             forwarding = "1" if upstream.get("forwarding") else "0"
             up.set_sysctl("net.ipv4.ip_forward", forwarding)
             up.set_sysctl("net.ipv6.conf.all.forwarding", forwarding)
@@ -135,6 +137,9 @@ def build(prefix: str, upstream: dict[str, Any] | None = None) -> Iterator[Topol
                 nl.set_up("eth0")
                 _addr(nl, "eth0", cidr)
                 nl.add_route(ipaddress.ip_network("0.0.0.0/0"), "eth0", "192.168.1.1")
+        with Netlink(topo.host2) as nl:
+            for cidr in upstream.get("second_host") or []:
+                _addr(nl, "eth0", str(cidr))
         with Netlink(topo.host) as nl:
             # docker0's address is why the docs' default pool comes out as 172.18.0.0/16
             nl.add_bridge("docker0")

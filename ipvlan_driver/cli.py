@@ -112,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="Re-create missing driver-owned parents after a restart or reboot",
         description="Re-create missing driver-owned parents after a restart or reboot",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="Serve the libnetwork remote network-driver plugin protocol",
+        description="Serve the libnetwork remote network-driver protocol on a unix socket",
+    )
+    serve.add_argument(
+        "--name",
+        default="ipvlan-conformance",
+        help="plugin name: the socket is /run/docker/plugins/NAME.sock and docker uses -d NAME",
+    )
+    serve.add_argument("--socket", type=Path, help="serve on this socket path instead")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log each request and reply in full")
     return p
 
 
@@ -248,6 +260,27 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from .plugin import PluginServer, socket_path
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    driver = _driver(args)
+    for line in driver.restore():
+        logging.getLogger("ipvlan_driver.plugin").info("restore: %s", line)
+    path = args.socket or socket_path(args.name)
+    server = PluginServer(path, driver)
+    logging.getLogger("ipvlan_driver.plugin").info("serving NetworkDriver on %s", path)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -258,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rm": _cmd_rm,
         "ps": _cmd_ps,
         "restore": _cmd_restore,
+        "serve": _cmd_serve,
     }
     if args.command not in handlers:
         parser.print_help()

@@ -131,9 +131,25 @@ class Container:
         )
 
 
-def _slave_name(netns_name: str) -> str:
-    # a host-side name unique per container and <= 15 chars; it is renamed eth0 once moved
-    return "iv" + hashlib.sha1(netns_name.encode()).hexdigest()[:11]
+def slave_name(endpoint: str) -> str:
+    # a host-side name unique per endpoint and <= 15 chars; it is renamed once moved into the sandbox
+    return "iv" + hashlib.sha1(endpoint.encode()).hexdigest()[:11]
+
+
+@dataclass(frozen=True)
+class JoinInfo:
+    """What join hands back (libnetwork's JoinResponse): the slave to move, its addresses and routes."""
+
+    src_name: str
+    addresses: tuple[IPInterface, ...]
+    routes: tuple[tuple[IPNetwork, str | None], ...]
+    l3: bool
+
+    def gateway(self, version: int) -> str | None:
+        for dst, gw in self.routes:
+            if dst.version == version and dst.prefixlen == 0 and gw:
+                return gw
+        return None
 
 
 class Undo:
@@ -172,33 +188,23 @@ class Driver:
     def network_names(self) -> list[str]:
         return self.store.keys("networks")
 
-    def create_network(self, spec: NetworkSpec) -> Network:
+    def create_network(self, spec: NetworkSpec, network_id: str | None = None) -> Network:
         with self.store.lock():
             if self.store.get("networks", spec.name) is not None:
                 raise ConflictError(f"network with name {spec.name} already exists")
-            network_id = secrets.token_hex(32)
+            network_id = network_id or secrets.token_hex(32)
             undo = Undo()
             try:
                 with self._host() as nl:
                     plan = plan_parent(spec, network_id, lambda n: nl.link(n) is not None)
-                    owner = self.store.get("parents", plan.name)
-                    if owner is not None:
-                        raise ConflictError(
-                            f"parent interface {plan.name!r} is already used by ipvlan network {owner['network']!r}"
-                        )
+                    self._check_parent_free(plan)
                     default_v4 = None
                     if not any(n.version == 4 for n in spec.subnets):
                         default_v4 = default_pool(self._taken_subnets(nl))
                     ipam = Ipam(build_pools(spec, default_v4))
-                    if plan.kind == "vlan":
-                        assert plan.link is not None and plan.vlan_id is not None
-                        nl.add_vlan(plan.name, plan.link, plan.vlan_id)
+                    if plan.driver_owned:
+                        self._make_parent(nl, plan)
                         undo.push(nl.delete_link, plan.name)
-                        nl.set_up(plan.name)
-                    elif plan.kind == "dummy":
-                        nl.add_dummy(plan.name)
-                        undo.push(nl.delete_link, plan.name)
-                        nl.set_up(plan.name)
                     network = Network(spec=spec, id=network_id, parent=plan, pools=ipam)
                     self.store.put("parents", plan.name, {"network": spec.name})
                     undo.push(self.store.delete, "parents", plan.name)
@@ -207,6 +213,22 @@ class Driver:
             except BaseException:
                 undo.run()
                 raise
+
+    def _check_parent_free(self, plan: ParentPlan) -> None:
+        owner = self.store.get("parents", plan.name)
+        if owner is not None:
+            raise ConflictError(
+                f"parent interface {plan.name!r} is already used by ipvlan network {owner['network']!r}"
+            )
+
+    @staticmethod
+    def _make_parent(nl: Netlink, plan: ParentPlan) -> None:
+        if plan.kind == "vlan":
+            assert plan.link is not None and plan.vlan_id is not None
+            nl.add_vlan(plan.name, plan.link, plan.vlan_id)
+        else:
+            nl.add_dummy(plan.name)
+        nl.set_up(plan.name)
 
     def _taken_subnets(self, nl: Netlink) -> list[IPNetwork]:
         taken: list[IPNetwork] = [a.interface.network for a in nl.addresses()]
@@ -250,7 +272,90 @@ class Driver:
             return
         nl.delete_link(plan.name)
 
-    # containers --------------------------------------------------------------------------
+    # endpoints (libnetwork's verbs) ------------------------------------------------------------
+
+    def create_endpoint(
+        self,
+        network_name: str,
+        endpoint: str,
+        ip: str | None = None,
+        ip6: str | None = None,
+    ) -> list[IPInterface]:
+        """Reserve the endpoint's addresses: one IPv4, and one IPv6 when the network has a v6 subnet."""
+        with self.store.lock():
+            network = self.get_network(network_name)
+            if endpoint in network.containers:
+                raise ConflictError(f"endpoint {endpoint} already exists on network {network_name}")
+            requested4 = _parse_ip(ip, 4, "--ip")
+            requested6 = _parse_ip(ip6, 6, "--ip6")
+            has_v6 = any(p.subnet.version == 6 for p in network.pools.pools)
+            if requested6 is not None and not has_v6:
+                raise ConfigError(f"--ip6 {requested6}: network {network_name} has no IPv6 subnet")
+            addresses = [network.pools.allocate(endpoint, 4, requested4)]
+            if has_v6:
+                addresses.append(network.pools.allocate(endpoint, 6, requested6))
+            network.containers[endpoint] = [str(a) for a in addresses]
+            self.store.put("networks", network_name, network.to_json())
+            return addresses
+
+    def endpoint_addresses(self, network_name: str, endpoint: str) -> list[IPInterface]:
+        network = self.get_network(network_name)
+        if endpoint not in network.containers:
+            raise NotFoundError(f"endpoint {endpoint} not found on network {network_name}")
+        return [ipaddress.ip_interface(a) for a in network.containers[endpoint]]
+
+    def join(self, network_name: str, endpoint: str) -> JoinInfo:
+        """Create the endpoint's ipvlan slave on the parent, in the host namespace, and say how to route."""
+        with self.store.lock():
+            network = self.get_network(network_name)
+            addresses = self.endpoint_addresses(network_name, endpoint)
+            spec = network.spec
+            src = slave_name(endpoint)
+            with self._host() as nl:
+                if nl.link(network.parent.name) is None:
+                    raise NotFoundError(
+                        f"parent interface {network.parent.name!r} of network {spec.name} does not exist"
+                    )
+                nl.delete_link(src)  # a slave left by an interrupted join
+                self._create_slave(nl, src, network)
+            routes = [r for a in addresses for r in self.routes_for(network, a)]
+            return JoinInfo(src, tuple(addresses), tuple(routes), l3=spec.mode != "l2")
+
+    def _create_slave(self, nl: Netlink, name: str, network: Network) -> None:
+        nl.add_ipvlan(name, network.parent.name, network.spec.mode, network.spec.flag)
+
+    @staticmethod
+    def routes_for(network: Network, address: IPInterface) -> list[tuple[IPNetwork, str | None]]:
+        """l2: `default via <gateway of the address's subnet>`; l3/l3s: `default dev eth0` (no ARP there)."""
+        default = ipaddress.ip_network("0.0.0.0/0" if address.version == 4 else "::/0")
+        if network.spec.mode != "l2":
+            return [(default, None)]
+        gateway = network.gateway_for(address)
+        return [(default, str(gateway))] if gateway is not None else []
+
+    def leave(self, network_name: str, endpoint: str) -> None:
+        """Undo join: the slave is gone with its sandbox, or still in the host namespace."""
+        with self._host() as nl:
+            nl.delete_link(slave_name(endpoint))
+
+    def delete_endpoint(self, network_name: str, endpoint: str) -> None:
+        with self.store.lock():
+            rec = self.store.get("networks", network_name)
+            if rec is None:
+                return
+            network = Network.from_json(rec)
+            if endpoint not in network.containers:
+                return
+            self._release(network, endpoint)
+            network.containers.pop(endpoint, None)
+            self.store.put("networks", network_name, network.to_json())
+            self._write_hosts(network, None)
+
+    @staticmethod
+    def _release(network: Network, name: str) -> None:
+        network.pools.release(name)
+
+    # containers: a sandbox (named namespace) around one endpoint ---------------------------
 
     def get_container(self, name: str) -> Container:
         rec = self.store.get("containers", name)
@@ -268,75 +373,55 @@ class Driver:
         ip: str | None = None,
         ip6: str | None = None,
     ) -> Container:
-        """Create a container (a named namespace) attached to a network: endpoint + join + sandbox."""
+        """Create a container (a named namespace) on a network: create_endpoint + join + sandbox set-up."""
         with self.store.lock():
-            network = self.get_network(network_name)
+            self.get_network(network_name)
             name = name or self._fresh_name()
             _check_container_name(name)
             if self.store.get("containers", name) is not None:
                 raise ConflictError(f"container name {name!r} is already in use")
-            requested4 = _parse_ip(ip, 4, "--ip")
-            requested6 = _parse_ip(ip6, 6, "--ip6")
-            has_v6 = any(p.subnet.version == 6 for p in network.pools.pools)
-            if requested6 is not None and not has_v6:
-                raise ConfigError(f"--ip6 {requested6}: network {network_name} has no IPv6 subnet")
             netns_name = self.config.container_prefix + name
             undo = Undo()
             try:
-                addresses = [network.pools.allocate(name, 4, requested4)]
-                if has_v6:
-                    addresses.append(network.pools.allocate(name, 6, requested6))
+                addresses = self.create_endpoint(network_name, name, ip, ip6)
+                undo.push(self.delete_endpoint, network_name, name)
                 ns.create(netns_name)
                 undo.push(ns.remove, netns_name)
-                self._join(network, netns_name, addresses, undo)
+                info = self.join(network_name, name)
+                undo.push(self.leave, network_name, name)
+                self._enter_sandbox(info, netns_name)
                 container = Container(name, secrets.token_hex(32), network_name, netns_name, tuple(addresses))
-                network.containers[name] = [str(a.ip) for a in addresses]
                 self.store.put("containers", name, container.to_json())
                 undo.push(self.store.delete, "containers", name)
-                self.store.put("networks", network_name, network.to_json())
-                self._write_hosts(network, netns_name)
+                self._write_hosts(self.get_network(network_name), netns_name)
                 return container
             except BaseException:
                 undo.run()
                 raise
 
-    def _join(self, network: Network, netns_name: str, addresses: list[IPInterface], undo: Undo) -> None:
-        spec = network.spec
-        tmp = _slave_name(netns_name)
+    def _enter_sandbox(self, info: JoinInfo, netns_name: str) -> None:
+        """What libnetwork does after Join: move the slave in as eth0, address it, route it."""
         with self._host() as nl:
-            if nl.link(network.parent.name) is None:
-                raise NotFoundError(f"parent interface {network.parent.name!r} of network {spec.name} does not exist")
-            nl.add_ipvlan(tmp, network.parent.name, spec.mode, spec.flag)
-            undo.push(nl.delete_link, tmp)
-            nl.move_to_netns(tmp, netns_name, CONTAINER_IFNAME)
+            nl.move_to_netns(info.src_name, netns_name, CONTAINER_IFNAME)
         with Netlink(netns_name) as cnl:
             cnl.set_up("lo")
-            for address in addresses:
-                cnl.add_address(CONTAINER_IFNAME, address, nodad=address.version == 6)
+            for address in info.addresses:
+                self._add_container_address(cnl, address)
             cnl.set_up(CONTAINER_IFNAME)
-            for address in addresses:
-                default = ipaddress.ip_network("0.0.0.0/0" if address.version == 4 else "::/0")
-                if spec.mode == "l2":
-                    gateway = network.gateway_for(address)
-                    if gateway is not None:
-                        cnl.add_route(default, CONTAINER_IFNAME, str(gateway))
-                else:
-                    cnl.add_route(default, CONTAINER_IFNAME)
+            for dst, gateway in info.routes:
+                cnl.add_route(dst, CONTAINER_IFNAME, gateway)
+
+    @staticmethod
+    def _add_container_address(cnl: Netlink, address: IPInterface) -> None:
+        # libnetwork adds IPv6 with nodad: ipvlan slaves share one MAC, so DAD would fail them
+        cnl.add_address(CONTAINER_IFNAME, address, nodad=address.version == 6)
 
     def remove_container(self, name: str) -> None:
         with self.store.lock():
-            rec = self.store.get("containers", name)
-            if rec is None:
-                raise NotFoundError(f"no such container: {name}")
-            container = Container.from_json(rec)
+            container = self.get_container(name)
             ns.remove(container.netns)  # takes the ipvlan slave with it
-            nrec = self.store.get("networks", container.network)
-            if nrec is not None:
-                network = Network.from_json(nrec)
-                network.pools.release(name)
-                network.containers.pop(name, None)
-                self.store.put("networks", network.spec.name, network.to_json())
-                self._write_hosts(network, None)
+            self.leave(container.network, name)
+            self.delete_endpoint(container.network, name)
             self.store.delete("containers", name)
 
     def exec_preparer(self, name: str) -> Any:
@@ -356,7 +441,7 @@ class Driver:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         for cname, addrs in sorted(network.containers.items()):
-            lines.extend(f"{addr}\t{cname}" for addr in addrs)
+            lines.extend(f"{addr.split('/')[0]}\t{cname}" for addr in addrs)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, path)
@@ -390,12 +475,10 @@ class Driver:
                             f"network {name}: cannot re-create {plan.name!r}: base link {plan.link!r} is missing"
                         )
                         continue
-                    nl.add_vlan(plan.name, plan.link, plan.vlan_id)
-                    nl.set_up(plan.name)
+                    self._make_parent(nl, plan)
                     report.append(f"network {name}: re-created 802.1q parent {plan.name!r}")
                 elif plan.kind == "dummy":
-                    nl.add_dummy(plan.name)
-                    nl.set_up(plan.name)
+                    self._make_parent(nl, plan)
                     report.append(f"network {name}: re-created dummy parent {plan.name!r}")
                 else:
                     report.append(

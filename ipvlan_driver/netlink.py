@@ -196,7 +196,8 @@ class Netlink:
         index = self.require(port).index
         self._call(
             f"set hairpin on bridge port {port!r}",
-            lambda: self._ipr.brport("set", index=index, hairpin=1 if on else 0),
+            # IFLA_BRPORT_MODE is the hairpin switch (pyroute2 names it `mode`)
+            lambda: self._ipr.brport("set", index=index, mode=1 if on else 0),
         )
 
     def set_up(self, name: str) -> None:

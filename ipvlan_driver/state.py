@@ -31,6 +31,7 @@ def _filename(key: str) -> str:
 class StateStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._depth = 0  # verbs compose (run = create_endpoint + join): the lock is re-entrant
 
     def _dir(self, kind: str) -> Path:
         if kind not in KINDS:
@@ -40,12 +41,21 @@ class StateStore:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive for the whole of one driver verb, across processes (CLI calls, plugin)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        if self._depth:
+            self._depth += 1
             try:
                 yield
             finally:
+                self._depth -= 1
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def get(self, kind: str, key: str) -> Record | None:

@@ -14,6 +14,7 @@ from .base import Backend, BackendFactory, HostContext
 BUILTIN = {
     "native": "conformance.backends.native:NativeBackend",
     "cli": "conformance.backends.cli:CliBackend",
+    "plugin": "conformance.backends.plugin:PluginBackend",
 }
 
 

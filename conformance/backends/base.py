@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..examples import ContainerRequest, NetworkRequest
 
@@ -27,6 +27,7 @@ class HostContext:
     netns: str
     workdir: Path
     prefix: str  # unique per test and worker; container namespaces start with it
+    options: Mapping[str, Any] = field(default_factory=dict)  # the suite's command-line options
 
 
 @dataclass(frozen=True)

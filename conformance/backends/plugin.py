@@ -1,0 +1,375 @@
+"""`plugin`: the suite plays libnetwork against a remote network-driver plugin on a unix socket.
+
+It does what Docker's daemon does around a plugin: its own IPAM, CreateNetwork / CreateEndpoint / Join,
+then moves `SrcName` into the container namespace as `DstPrefix`+N, addresses it (IPv6 nodad), routes it,
+and Leave / DeleteEndpoint / DeleteNetwork on teardown. Anything malformed in a reply fails the test with
+a message saying what the plugin did wrong.
+
+Which plugin: `--plugin-command 'CMD ... {socket}'` starts one per lab inside the docker-host namespace
+(`{socket}` and `{state}` are filled in); without it, our own `ipvlan-driver serve` runs in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import json
+import secrets
+import shlex
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ipvlan_driver import netns as ns
+from ipvlan_driver.driver import Driver, DriverConfig
+from ipvlan_driver.errors import DriverError
+from ipvlan_driver.ipam import Ipam, build_pools, default_pool
+from ipvlan_driver.model import IPInterface, NetworkSpec
+from ipvlan_driver.netlink import Netlink
+from ipvlan_driver.options import network_spec
+from ipvlan_driver.plugin import PluginServer
+
+from ..examples import ContainerRequest, NetworkRequest
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
+
+ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
+
+
+class ProtocolViolation(AssertionError):
+    """The plugin under test broke the libnetwork remote-driver protocol."""
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("plugin", timeout=timeout)
+        self.unix_path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def _want(reply: dict[str, Any], method: str, key: str, kind: type | tuple[type, ...], required: bool) -> Any:
+    if key not in reply or reply[key] is None:
+        if required:
+            raise ProtocolViolation(f"{method}: the reply has no {key!r} (reply: {reply})")
+        return None
+    if not isinstance(reply[key], kind):
+        raise ProtocolViolation(f"{method}: {key!r} should be {kind}, got {type(reply[key]).__name__}: {reply[key]!r}")
+    return reply[key]
+
+
+@dataclass
+class _Net:
+    id: str
+    spec: NetworkSpec
+    ipam: Ipam
+    endpoints: dict[str, str] = field(default_factory=dict)  # container name -> endpoint id
+
+
+@dataclass
+class _Sandbox:
+    name: str
+    network: str
+    endpoint: str
+    netns: str
+    addresses: list[str]
+
+
+class PluginBackend:
+    name = "plugin"
+    capabilities = ALL_CAPABILITIES
+
+    def __init__(self, host: HostContext) -> None:
+        self.host = host
+        self.socket = host.workdir / "plugin.sock"
+        self.networks: dict[str, _Net] = {}
+        self.sandboxes: dict[str, _Sandbox] = {}
+        self._server: PluginServer | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        command = host.options.get("plugin_command")
+        if command:
+            self._spawn(str(command))
+        else:
+            driver = Driver(
+                DriverConfig(state_dir=host.workdir / "state", host_netns=host.netns, container_prefix=host.prefix)
+            )
+            self._server = PluginServer(self.socket, driver)
+            threading.Thread(target=self._server.serve_forever, name="plugin", daemon=True).start()
+        self._handshake()
+
+    # the plugin process ------------------------------------------------------------------
+
+    def _spawn(self, template: str) -> None:
+        argv = [a.format(socket=self.socket, state=self.host.workdir / "state") for a in shlex.split(template)]
+        log = open(self.host.workdir / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
+        self._proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=ns.exec_preparer(self.host.netns)
+        )
+        deadline = time.monotonic() + 60
+        while not self.socket.exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise ProtocolViolation(f"plugin `{template}` never opened {self.socket}: see {log.name}")
+            time.sleep(0.05)
+
+    def call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        conn = _UnixHTTP(self.socket, timeout=60)
+        try:
+            conn.request(
+                "POST", f"/{method}", json.dumps(body), {"Content-Type": "application/vnd.docker.plugins.v1.2+json"}
+            )
+            resp = conn.getresponse()
+            raw = resp.read()
+        except OSError as exc:
+            raise ProtocolViolation(f"{method}: no answer on {self.socket}: {exc}") from exc
+        finally:
+            conn.close()
+        try:
+            reply = json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise ProtocolViolation(f"{method}: the reply is not JSON ({exc}): {raw[:200]!r}") from exc
+        if not isinstance(reply, dict):
+            raise ProtocolViolation(f"{method}: the reply is not a JSON object: {raw[:200]!r}")
+        err = reply.get("Err")
+        if err:
+            if not isinstance(err, str):
+                raise ProtocolViolation(f"{method}: 'Err' should be a string, got {err!r}")
+            raise BackendRefused(err)
+        if resp.status != 200:
+            raise ProtocolViolation(f"{method}: HTTP {resp.status} without an Err message: {raw[:200]!r}")
+        return reply
+
+    def _handshake(self) -> None:
+        implements = _want(self.call("Plugin.Activate", {}), "Plugin.Activate", "Implements", list, True)
+        if "NetworkDriver" not in implements:
+            raise ProtocolViolation(f"Plugin.Activate: Implements {implements} lacks NetworkDriver")
+        scope = _want(self.call("NetworkDriver.GetCapabilities", {}), "GetCapabilities", "Scope", str, True)
+        if scope not in ("local", "global"):
+            raise ProtocolViolation(f"GetCapabilities: Scope must be local or global, got {scope!r}")
+
+    # libnetwork's side: IPAM, then the driver calls ----------------------------------------
+
+    def _taken(self) -> list[Any]:
+        with Netlink(self.host.netns) as nl:
+            taken = [a.interface.network for a in nl.addresses()]
+        return taken + [p.subnet for n in self.networks.values() for p in n.ipam.pools]
+
+    def create_network(self, req: NetworkRequest) -> None:
+        if req.name in self.networks:
+            raise BackendRefused(f"network with name {req.name} already exists")
+        try:
+            spec = network_spec(
+                req.name,
+                subnets=req.subnets,
+                gateways=req.gateways,
+                options=req.opts,
+                internal=req.internal,
+                ipv6=req.ipv6,
+            )
+            default_v4 = None if any(n.version == 4 for n in spec.subnets) else default_pool(self._taken())
+            # Docker's IPAM hands every pool a gateway, whatever the driver's mode
+            ipam = Ipam(build_pools(NetworkSpec(spec.name, spec.subnets, spec.gateways), default_v4))
+        except DriverError as exc:
+            raise BackendRefused(str(exc)) from exc
+        net = _Net(secrets.token_hex(32), spec, ipam)
+
+        def data(version: int) -> list[dict[str, Any]]:
+            return [
+                {
+                    "AddressSpace": "LocalDefault",
+                    "Pool": str(p.subnet),
+                    "Gateway": f"{p.gateway}/{p.subnet.prefixlen}",
+                    "AuxAddresses": {},
+                }
+                for p in ipam.pools
+                if p.subnet.version == version
+            ]
+
+        generic = dict(req.options)
+        self.call(
+            "NetworkDriver.CreateNetwork",
+            {
+                "NetworkID": net.id,
+                "Options": {
+                    "com.docker.network.generic": generic,
+                    "com.docker.network.enable_ipv6": spec.ipv6,
+                    "com.docker.network.internal": spec.internal,
+                },
+                "IPv4Data": data(4),
+                "IPv6Data": data(6),
+            },
+        )
+        self.networks[req.name] = net
+
+    def remove_network(self, name: str) -> None:
+        net = self.networks.get(name)
+        if net is None:
+            raise BackendRefused(f"network {name} not found")
+        if net.endpoints:
+            raise BackendRefused(f"network {name} has active endpoints")
+        self.call("NetworkDriver.DeleteNetwork", {"NetworkID": net.id})
+        del self.networks[name]
+
+    def run(self, req: ContainerRequest) -> Attached:
+        net = self.networks.get(req.network)
+        if net is None:
+            raise BackendRefused(f"network {req.network} not found")
+        if req.name in self.sandboxes:
+            raise BackendRefused(f"container name {req.name} is already in use")
+        try:
+            addrs = [net.ipam.allocate(req.name, 4, ipaddress.ip_address(req.ip) if req.ip else None)]
+            if any(p.subnet.version == 6 for p in net.ipam.pools):
+                addrs.append(net.ipam.allocate(req.name, 6, ipaddress.ip_address(req.ip6) if req.ip6 else None))
+            elif req.ip6:
+                raise BackendRefused(f"--ip6 {req.ip6}: network {req.network} has no IPv6 subnet")
+        except (DriverError, ValueError) as exc:
+            net.ipam.release(req.name)
+            raise BackendRefused(str(exc)) from exc
+        endpoint = secrets.token_hex(32)
+        netns_name = self.host.prefix + req.name
+        undo = contextlib.ExitStack()
+        try:
+            undo.callback(net.ipam.release, req.name)
+            iface: dict[str, str] = {"Address": str(addrs[0]), "MacAddress": ""}
+            if len(addrs) > 1:
+                iface["AddressIPv6"] = str(addrs[1])
+            reply = self.call(
+                "NetworkDriver.CreateEndpoint",
+                {"NetworkID": net.id, "EndpointID": endpoint, "Interface": iface, "Options": {}},
+            )
+            _want(reply, "CreateEndpoint", "Interface", dict, False)
+            undo.callback(
+                self._quiet_call, "NetworkDriver.DeleteEndpoint", {"NetworkID": net.id, "EndpointID": endpoint}
+            )
+            ns.create(netns_name)
+            undo.callback(ns.remove, netns_name)
+            join = self.call(
+                "NetworkDriver.Join",
+                {
+                    "NetworkID": net.id,
+                    "EndpointID": endpoint,
+                    "SandboxKey": str(ns.netns_path(netns_name)),
+                    "Options": {},
+                },
+            )
+            undo.callback(self._quiet_call, "NetworkDriver.Leave", {"NetworkID": net.id, "EndpointID": endpoint})
+            self._configure_sandbox(join, netns_name, addrs)
+            self.call(
+                "NetworkDriver.ProgramExternalConnectivity",
+                {"NetworkID": net.id, "EndpointID": endpoint, "Options": {}},
+            )
+            undo.pop_all()
+        except BaseException:
+            undo.close()
+            raise
+        net.endpoints[req.name] = endpoint
+        self.sandboxes[req.name] = _Sandbox(req.name, req.network, endpoint, netns_name, [str(a) for a in addrs])
+        self._write_hosts(req.network)
+        return Attached(req.name, netns_name)
+
+    def _configure_sandbox(self, join: dict[str, Any], netns_name: str, addrs: list[IPInterface]) -> None:
+        names = _want(join, "Join", "InterfaceName", dict, True)
+        src = _want(names, "Join InterfaceName", "SrcName", str, True)
+        prefix = _want(names, "Join InterfaceName", "DstPrefix", str, True)
+        gw4 = _want(join, "Join", "Gateway", str, False)
+        gw6 = _want(join, "Join", "GatewayIPv6", str, False)
+        static = _want(join, "Join", "StaticRoutes", list, False) or []
+        with Netlink(self.host.netns) as nl:
+            if nl.link(src) is None:
+                raise ProtocolViolation(f"Join: SrcName {src!r} does not exist in the docker host's namespace")
+            nl.move_to_netns(src, netns_name, f"{prefix}0")  # a fresh sandbox: the lowest free number is 0
+        dev = f"{prefix}0"
+        with Netlink(netns_name) as cnl:
+            cnl.set_up("lo")
+            for a in addrs:
+                cnl.add_address(dev, a, nodad=a.version == 6)
+            cnl.set_up(dev)
+            for version, gw in ((4, gw4), (6, gw6)):
+                if gw:
+                    try:
+                        ipaddress.ip_address(gw)
+                    except ValueError:
+                        raise ProtocolViolation(f"Join: Gateway {gw!r} is not an IP address") from None
+                    cnl.add_route(ipaddress.ip_network("0.0.0.0/0" if version == 4 else "::/0"), dev, gw)
+            for route in static:
+                if not isinstance(route, dict):
+                    raise ProtocolViolation(f"Join: StaticRoutes entry {route!r} is not an object")
+                dst = _want(route, "Join StaticRoutes", "Destination", str, True)
+                kind = _want(route, "Join StaticRoutes", "RouteType", int, True)
+                hop = _want(route, "Join StaticRoutes", "NextHop", str, False) or None
+                try:
+                    network = ipaddress.ip_network(dst)
+                except ValueError:
+                    raise ProtocolViolation(f"Join: StaticRoutes Destination {dst!r} is not a CIDR") from None
+                if kind == ROUTE_CONNECTED:
+                    cnl.add_route(network, dev)
+                elif kind == ROUTE_NEXTHOP and hop:
+                    cnl.add_route(network, dev, hop)
+                else:
+                    raise ProtocolViolation(f"Join: StaticRoutes entry {route} has RouteType {kind} without NextHop")
+
+    def _write_hosts(self, network: str) -> None:
+        # name resolution is libnetwork's (embedded DNS), not the driver's: the harness provides it
+        lines = ["127.0.0.1\tlocalhost"]
+        members = [s for s in self.sandboxes.values() if s.network == network]
+        for s in members:
+            lines += [f"{a.split('/')[0]}\t{s.name}" for a in s.addresses]
+        for s in members:
+            path = ns.hosts_file(s.netns)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n")
+
+    def _quiet_call(self, method: str, body: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            self.call(method, body)
+
+    def remove(self, name: str) -> None:
+        box = self.sandboxes.pop(name, None)
+        if box is None:
+            raise BackendRefused(f"no such container: {name}")
+        net = self.networks[box.network]
+        ids = {"NetworkID": net.id, "EndpointID": box.endpoint}
+        self.call("NetworkDriver.RevokeExternalConnectivity", ids)
+        ns.remove(box.netns)
+        self.call("NetworkDriver.Leave", ids)
+        self.call("NetworkDriver.DeleteEndpoint", ids)
+        net.ipam.release(name)
+        net.endpoints.pop(name, None)
+        self._write_hosts(box.network)
+
+    def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        box = self.sandboxes[name]
+        return subprocess.run(
+            list(argv),
+            preexec_fn=ns.exec_preparer(box.netns),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def close(self) -> None:
+        try:
+            for name in list(self.sandboxes):
+                self.remove(name)
+            for name in list(self.networks):
+                self.remove_network(name)
+        finally:
+            if self._server is not None:
+                self._server.shutdown()
+                self._server.server_close()
+            if self._proc is not None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
