@@ -35,6 +35,7 @@ GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MARKER = "@@ipvlan-conformance: command starts@@"
 STATUS_RUNNER = 125  # the runner itself failed (like `docker run`); the command's own status otherwise
 STATUS_TIMEOUT = 124  # like coreutils `timeout`
+VNG_LOST = 255  # vng's status when QEMU ends without the guest reporting one
 
 # Modules udev would load for emulated hardware the tests never touch (each load costs ~0.1 s under TCG).
 MODPROBE_BLACKLIST = (
@@ -299,8 +300,10 @@ def cached_vmlinux(kernel: KernelImage, cache: Path) -> Path | None:
     if elf is None:
         return None
     cache.mkdir(parents=True, exist_ok=True)
-    for stale in cache.glob(f"vmlinux-{kernel.release}-*"):
-        stale.unlink(missing_ok=True)
+    for cached in cache.glob("vmlinux-*"):  # ~70 MB each: keep none for a replaced or removed kernel
+        release = cached.name.removeprefix("vmlinux-").rsplit("-", 2)[0]
+        if release == kernel.release or not (kernel.path.parent / f"vmlinuz-{release}").exists():
+            cached.unlink(missing_ok=True)
     partial = cache / f".{target.name}.{os.getpid()}"
     partial.write_bytes(elf)
     os.replace(partial, target)
@@ -504,6 +507,14 @@ class VmPlan:
     verbose: bool = False
 
 
+def writable_dirs(repo: Path = REPO) -> tuple[Path, ...]:
+    """The repository, and reports/ too when it is a link to somewhere outside it."""
+    reports = (repo / "reports").resolve()
+    if reports.is_dir() and not reports.is_relative_to(repo.resolve()):
+        return (repo, reports)
+    return (repo,)
+
+
 def host_tsc_khz(cpuinfo: Path = Path("/proc/cpuinfo")) -> int | None:
     try:
         m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo.read_text(), re.MULTILINE)
@@ -704,12 +715,64 @@ def pump(
 @dataclass(frozen=True)
 class Attempt:
     status: int
-    started: bool
+    started: bool  # the command got to run: its status is the answer, whatever it is
     detail: str = ""
+    retry: bool = False  # the boot failed: another path may do better
+
+
+def _launch(plan: VmPlan, script: Path, piddir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        vng_argv(plan, script),
+        cwd=REPO,
+        env=vng_env(plan, piddir, os.environ),
+        stdin=None if _fd_ok(0) else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # so Ctrl-C reaches us only, and the session holds every VM process
+    )
+
+
+def _start_pumps(
+    proc: subprocess.Popen[bytes], on_marker: Callable[[], None], mute: threading.Event
+) -> list[threading.Thread]:
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [
+        threading.Thread(target=pump, args=(proc.stdout, sys.stdout.buffer, MARKER.encode(), on_marker, mute)),
+        threading.Thread(target=pump, args=(proc.stderr, sys.stderr.buffer, None, lambda: None, mute)),
+    ]
+    for thread in pumps:
+        thread.daemon = True
+        thread.start()
+    return pumps
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], started: threading.Event, boot_deadline: float, run_deadline: float | None
+) -> Attempt | None:
+    """None once vng exits by itself; an Attempt when a deadline comes first."""
+    while True:
+        try:
+            proc.wait(timeout=0.1)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if run_deadline is not None and now > run_deadline:
+            return Attempt(STATUS_TIMEOUT, started.is_set(), "--timeout reached")
+        if not started.is_set() and now > boot_deadline:
+            return Attempt(STATUS_TIMEOUT, False, "the command did not start in time", retry=True)
+
+
+def _outcome(status: int, started: bool) -> Attempt:
+    if not started:
+        return Attempt(status, False, f"vng exited with status {status} before the command started", retry=True)
+    if status == VNG_LOST:
+        return Attempt(status, True, "the VM ended without the command's status (kernel panic, QEMU killed?)")
+    return Attempt(status, True)
 
 
 def boot(plan: VmPlan, t0: float, boot_timeout: float, run_deadline: float | None) -> Attempt:
-    """One VM run; `started` tells whether the command got to run (if not, another path may be tried)."""
+    """One VM run, from writing its script to removing every process it started."""
     started = threading.Event()
     stopping = threading.Event()  # once we stop the VM ourselves, its dying words are noise
 
@@ -722,37 +785,10 @@ def boot(plan: VmPlan, t0: float, boot_timeout: float, run_deadline: float | Non
         script.write_text(guest_script(plan.command, dict(plan.env)))
         piddir.mkdir()
         say(f"vm: booting {plan.kernel.release} ({plan.tricks.label()}) ...")
-        stdin = None if _fd_ok(0) else subprocess.DEVNULL
-        proc = subprocess.Popen(
-            vng_argv(plan, script),
-            cwd=REPO,
-            env=vng_env(plan, piddir, os.environ),
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # so Ctrl-C reaches us, and the session finds every VM process
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        pumps = [
-            threading.Thread(target=pump, args=(proc.stdout, sys.stdout.buffer, MARKER.encode(), on_marker, stopping)),
-            threading.Thread(target=pump, args=(proc.stderr, sys.stderr.buffer, None, lambda: None, stopping)),
-        ]
-        for thread in pumps:
-            thread.daemon = True
-            thread.start()
-        boot_deadline = time.monotonic() + boot_timeout
+        proc = _launch(plan, script, piddir)
+        pumps = _start_pumps(proc, on_marker, stopping)
         try:
-            while True:
-                try:
-                    status = proc.wait(timeout=0.1)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                now = time.monotonic()
-                if not started.is_set() and now > boot_deadline:
-                    return Attempt(STATUS_TIMEOUT, False, f"no command start after {boot_timeout:.0f} s")
-                if run_deadline is not None and now > run_deadline:
-                    return Attempt(STATUS_TIMEOUT, started.is_set(), "--timeout reached")
+            ended_early = _wait(proc, started, time.monotonic() + boot_timeout, run_deadline)
         finally:
             # A second Ctrl-C must not cut the clean-up short: it is delivered once this is done.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -764,9 +800,7 @@ def boot(plan: VmPlan, t0: float, boot_timeout: float, run_deadline: float | Non
                     thread.join(timeout=2)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        if not started.is_set():
-            return Attempt(status, False, f"vng exited with status {status} before the command started")
-        return Attempt(status, True)
+    return ended_early or _outcome(proc.returncode, started.is_set())
 
 
 def _fd_ok(fd: int) -> bool:
@@ -778,16 +812,17 @@ def _fd_ok(fd: int) -> bool:
 
 
 def run_in_vm(plan: VmPlan, stock_only: bool, timeout: float | None) -> int:
+    """The optimised boot, then virtme-ng's stock one if the first never got the command started."""
     t0 = time.monotonic()
     run_deadline = None if timeout is None else t0 + timeout
-    attempts = [replace(plan, tricks=Tricks(force_9p=plan.tricks.force_9p))]
+    plans = [replace(plan, tricks=Tricks(force_9p=plan.tricks.force_9p))]
     if not stock_only:
-        attempts.insert(0, plan)
-    for i, attempt_plan in enumerate(attempts):
-        # A stock boot takes ~15-20 s here; an optimised one ~5 s.
-        boot_timeout = 300.0 if attempt_plan.tricks == Tricks() else 60.0
+        plans.insert(0, plan)
+    for attempt_plan in plans:
+        # Here a stock boot takes ~20 s, an optimised one ~5 s; both slow down when the CPUs are shared.
+        boot_timeout = 300.0 if attempt_plan.tricks == Tricks(force_9p=plan.tricks.force_9p) else 60.0
         attempt = boot(attempt_plan, t0, boot_timeout, run_deadline)
-        if attempt.started or i == len(attempts) - 1:
+        if not attempt.retry or attempt_plan is plans[-1]:
             break
         say(f"vm: {attempt.detail}; retrying with virtme-ng's stock path")
     if attempt.detail:
@@ -879,6 +914,7 @@ def main(argv: Sequence[str]) -> int:
             command=tuple(args.command),
             env=tuple(sorted(forwarded_env(os.environ, args.env).items())),
             memory=args.memory,
+            rwdirs=writable_dirs(),
             tricks=tricks,
             verbose=args.verbose,
         )

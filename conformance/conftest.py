@@ -16,6 +16,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "a name registered under the entry point group ipvlan_conformance.backends, or module:factory",
     )
     group.addoption(
+        "--plugin-command",
+        default=None,
+        help="--backend=plugin: start this plugin per lab inside the docker-host namespace; "
+        "{socket} and {state} are filled in (default: our ipvlan-driver serve, in-process)",
+    )
+    group.addoption(
+        "--docker-driver",
+        default="ipvlan",
+        help="--backend=docker: the network driver docker uses (ipvlan, or the name of a plugin)",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="write conformance.html and conformance.json (examples x behaviours) here",

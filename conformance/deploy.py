@@ -58,7 +58,10 @@ def lab(
     """A topology with a backend attached, nothing deployed yet; everything undone on exit."""
     prefix = prefix or unique_prefix()
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
-    with topology.build(prefix, example.upstream) as topo:
+    # a backend whose daemon lives in one namespace for the whole run (Docker) names it
+    shared_host = getattr(factory, "shared_host_netns", None)
+    host = shared_host(options or {}) if callable(shared_host) else None
+    with topology.build(prefix, example.upstream, host=host) as topo:
         topo.stack.callback(shutil.rmtree, workdir, True)
         host = HostContext(netns=topo.host, workdir=workdir, prefix=f"{prefix}-c-", options=options or {})
         backend = factory(host)

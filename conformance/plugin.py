@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from ipvlan_driver import netns as ns
+from ipvlan_driver.errors import DriverError
+from ipvlan_driver.netlink import Netlink
 
 from . import report
 from .backends import resolve
@@ -48,8 +50,12 @@ class DeploymentCache:
         self.stack.close()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep one example's tests on one worker")
+    # `-n auto` alone would scatter one example's tests over workers, each deploying it again
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,7 +69,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def backend_options(config: pytest.Config) -> dict[str, Any]:
-    return {"plugin_command": config.getoption("--plugin-command")}
+    return {
+        "plugin_command": config.getoption("--plugin-command"),
+        "docker_driver": config.getoption("--docker-driver"),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +87,39 @@ def backend_factory(request: pytest.FixtureRequest) -> BackendFactory:
 def _root_namespace_guard() -> Iterator[None]:
     if os.geteuid() != 0:
         pytest.exit("the conformance suite builds network namespaces: run it as root", returncode=4)
+    _kernel_probe()
     before = set(ns.list_names())
+    links_before = _root_links()
     yield
     leaked = set(ns.list_names()) - before
     for name in leaked:
         ns.remove(name)
     assert not leaked, f"namespaces left behind by the run: {sorted(leaked)}"
+    # every topology lives in namespaces of its own: the root namespace must be exactly as it was
+    assert _root_links() == links_before, f"the root namespace's links changed: {links_before} -> {_root_links()}"
+
+
+def _root_links() -> list[str]:
+    with Netlink(None) as nl:
+        return sorted(link.name for link in nl.links())
+
+
+def _kernel_probe() -> None:
+    """Fail the run at once, with the way out, on a kernel that cannot make ipvlan links."""
+    name = f"icprobe{os.getpid()}"
+    ns.create(name)
+    try:
+        with Netlink(name) as nl:
+            nl.add_veth("p0", "p1")
+            nl.add_ipvlan("iv0", "p0", "l2", "bridge")
+    except DriverError as exc:
+        pytest.exit(
+            f"this kernel ({os.uname().release}) cannot create ipvlan links ({exc}); run the suite "
+            "through the VM runner: ci/run-in-vm -- .venv/bin/pytest conformance/",
+            returncode=4,
+        )
+    finally:
+        ns.remove(name)
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +141,11 @@ def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -
         ]
     )
     report.label_allure(case)
-    capabilities = getattr(factory, "capabilities", None)
+    supported = getattr(factory, "supported", None)
+    if callable(supported):
+        capabilities = supported(backend_options(request.config))
+    else:
+        capabilities = getattr(factory, "capabilities", None)
     if capabilities is not None:
         missing = sorted(case.example.requires - capabilities)
         if missing:

@@ -37,11 +37,12 @@ class SetupCommandError(ValueError):
 @dataclass
 class Topology:
     prefix: str
+    host_name: str | None = None
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def host(self) -> str:
-        return f"{self.prefix}-dh1"
+        return self.host_name or f"{self.prefix}-dh1"
 
     @property
     def host2(self) -> str:
@@ -96,13 +97,29 @@ def _addr(nl: Netlink, ifname: str, cidr: str) -> None:
     nl.add_address(ifname, iface, nodad=iface.version == 6)
 
 
+def _scrub(netns: str) -> None:
+    """Return a long-lived docker-host namespace to bare: every link but lo goes, routes with them."""
+    with Netlink(netns) as nl:
+        for link in nl.links():
+            if link.name != "lo":
+                nl.delete_link(link.name)  # sub-interfaces may already be gone with their base: fine
+
+
 @contextlib.contextmanager
-def build(prefix: str, upstream: dict[str, Any] | None = None) -> Iterator[Topology]:
-    """Build the documented lab; tear all of it down however the block ends."""
+def build(prefix: str, upstream: dict[str, Any] | None = None, host: str | None = None) -> Iterator[Topology]:
+    """Build the documented lab; tear all of it down however the block ends.
+
+    `host` names an existing namespace to play the docker host (a daemon already running there, as
+    Docker's is); it is scrubbed back to bare instead of being removed.
+    """
     upstream = upstream or {}
-    topo = Topology(prefix)
+    topo = Topology(prefix, host_name=host)
     try:
-        for name in (topo.host, topo.host2, topo.upstream, topo.remote):
+        if host is None:
+            topo.netns(topo.host)
+        else:
+            topo.stack.callback(_scrub, host)
+        for name in (topo.host2, topo.upstream, topo.remote):
             topo.netns(name)
         _veth(topo.host, "eth0", topo.upstream, "p1")
         _veth(topo.host2, "eth0", topo.upstream, "p2")

@@ -107,6 +107,22 @@ def create(name: str) -> None:
         raise DriverError(f"failed to create network namespace {name!r}: {exc.strerror}") from exc
 
 
+def attach(name: str, pid: int) -> None:
+    """Name the network namespace of process `pid` (`ip netns attach`), e.g. a Docker container's."""
+    path = netns_path(name)
+    NETNS_RUN_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    except FileExistsError:
+        raise ConflictError(f"network namespace {name!r} already exists") from None
+    os.close(fd)
+    try:
+        mount(f"/proc/{pid}/ns/net", str(path), None, MS_BIND)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise DriverError(f"failed to name the namespace of process {pid} {name!r}: {exc.strerror}") from exc
+
+
 def remove(name: str) -> None:
     """Remove a named namespace; one already gone is success."""
     path = netns_path(name)

@@ -168,6 +168,16 @@ def test_vng_env_puts_the_shim_first_only_when_used(tmp_path: Path) -> None:
     assert "VMRUN_VMLINUX" not in stock and "VMRUN_MICROVM" not in stock
 
 
+def test_reports_outside_the_repository_is_writable_too(tmp_path: Path) -> None:
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    (repo / "reports").mkdir(parents=True)
+    assert vm.writable_dirs(repo) == (repo,)
+    (repo / "reports").rmdir()
+    elsewhere.mkdir()
+    (repo / "reports").symlink_to(elsewhere)
+    assert vm.writable_dirs(repo) == (repo, elsewhere)
+
+
 def test_forwarded_env_keeps_the_suite_and_ci_variables() -> None:
     environ = {
         "IPVLAN_BACKEND": "driver",
@@ -245,12 +255,14 @@ def test_cached_vmlinux_extracts_once(tmp_path: Path) -> None:
     image = tmp_path / "vmlinuz-6.1.0-56-amd64"
     image.write_bytes(b"MZ" + lzma.compress(fake_elf(), format=lzma.FORMAT_XZ))
     kernel = vm.KernelImage(image, "6.1.0-56-amd64")
+    (tmp_path / "vmlinuz-6.1.0-57-amd64").write_bytes(b"another installed kernel")
     cache = tmp_path / "cache"
-    (cache / "vmlinux-6.1.0-56-amd64-1-2").parent.mkdir()
-    (cache / "vmlinux-6.1.0-56-amd64-1-2").write_bytes(b"stale")
+    cache.mkdir()
+    for name in ("vmlinux-6.1.0-56-amd64-1-2", "vmlinux-5.10.0-9-amd64-1-2", "vmlinux-6.1.0-57-amd64-1-2"):
+        (cache / name).write_bytes(b"stale")  # an older build, a removed kernel, another kernel's
     first = vm.cached_vmlinux(kernel, cache)
     assert first is not None and first.read_bytes() == fake_elf()
-    assert sorted(p.name for p in cache.iterdir()) == [first.name]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([first.name, "vmlinux-6.1.0-57-amd64-1-2"])
     assert vm.cached_vmlinux(kernel, cache) == first
 
 

@@ -15,6 +15,8 @@ BUILTIN = {
     "native": "conformance.backends.native:NativeBackend",
     "cli": "conformance.backends.cli:CliBackend",
     "plugin": "conformance.backends.plugin:PluginBackend",
+    "docker": "conformance.backends.docker:DockerBackend",
+    "cni": "conformance.backends.cni:CniBackend",
 }
 
 

@@ -11,8 +11,10 @@ from typing import Any, Protocol
 from ..examples import ContainerRequest, NetworkRequest
 
 # Behaviours a backend may lack; fixtures' `requires` name them.
+# vlan: 802.1Q links work (a pre-made parent); vlan-create: the driver makes `name.vid` parents itself;
+# dummy: a dummy parent when there is none; default-pool: a subnet when none is given.
 ALL_CAPABILITIES = frozenset(
-    {"vlan", "ipv6", "l3s", "flag", "dummy", "names", "internal", "static-ip", "default-pool", "refusals"}
+    {"vlan", "vlan-create", "ipv6", "l3s", "flag", "dummy", "names", "internal", "default-pool"}
 )
 
 

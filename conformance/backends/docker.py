@@ -1,0 +1,231 @@
+"""`docker`: a real Docker daemon and its ipvlan driver (or a plugin: `--docker-driver=NAME`).
+
+The backend owns the daemon: one `dockerd` for the whole run, started inside a docker-host namespace of
+its own (never a user's running daemon), with its own data root, no iptables and no bridge. It builds its
+image from Debian's busybox-static (no registry), maps the docs' `eth0` to the topology's uplink, and
+observes each container through its namespace (named from the container's PID), so the suite's
+address, route and ping checks apply unchanged.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ipvlan_driver import netns as ns
+
+from ..examples import ContainerRequest, NetworkRequest
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
+
+RUN_DIR = Path("/run/ipvlan-conformance-docker")
+HOST_NETNS = "icdocker-host"
+IMAGE = "ipvlan-conformance/busybox:latest"
+APPLETS = ("sh", "ip", "ping", "ping6", "sleep", "cat", "ls", "ifconfig", "route", "hostname", "nslookup")
+# what a Docker release lacks, as data: the report says "unsupported" for these, never "fail"
+VERSION_GAPS = {20: frozenset({"l3s", "flag"}), 23: frozenset()}
+
+
+class DockerUnavailable(RuntimeError):
+    pass
+
+
+def _docker_bin() -> str:
+    # Debian's docker.io client matches its daemon; a newer client elsewhere on PATH would do too
+    return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker") or "docker"
+
+
+class Daemon:
+    """One dockerd for the run, in its own network namespace; stopped at exit."""
+
+    def __init__(self) -> None:
+        self.sock = RUN_DIR / "docker.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.version = ""
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [_docker_bin(), "-H", f"unix://{self.sock}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise BackendRefused(
+                (proc.stderr.strip() or proc.stdout.strip()).removeprefix("Error response from daemon: ")
+            )
+        return proc
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise DockerUnavailable("dockerd is not installed (Debian: apt-get install docker.io)")
+        for sub in ("data", "exec"):
+            (RUN_DIR / sub).mkdir(parents=True, exist_ok=True)
+        if not ns.exists(HOST_NETNS):
+            ns.create(HOST_NETNS)
+            atexit.register(ns.remove, HOST_NETNS)
+        with contextlib.suppress(Exception):
+            from ipvlan_driver.netlink import Netlink
+
+            with Netlink(HOST_NETNS) as nl:
+                nl.set_up("lo")
+        log = open(RUN_DIR / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+        self.proc = subprocess.Popen(
+            [
+                dockerd,
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--data-root",
+                str(RUN_DIR / "data"),
+                "--exec-root",
+                str(RUN_DIR / "exec"),
+                "--pidfile",
+                str(RUN_DIR / "dockerd.pid"),
+                "-H",
+                f"unix://{self.sock}",
+                "--storage-driver",
+                "overlay2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=ns.exec_preparer(HOST_NETNS),
+        )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + 120
+        while self.docker("info", check=False, timeout=30).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise DockerUnavailable(f"dockerd did not come up: see {RUN_DIR / 'dockerd.log'}")
+            time.sleep(0.5)
+        self.version = self.docker("version", "-f", "{{.Server.Version}}").stdout.strip()
+        if self.docker("image", "inspect", IMAGE, check=False).returncode != 0:
+            self._import_image()
+
+    def _import_image(self) -> None:
+        busybox = shutil.which("busybox") or "/bin/busybox"
+        if not Path(busybox).exists():
+            raise DockerUnavailable("busybox is not installed (Debian: apt-get install busybox-static)")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(busybox, arcname="bin/busybox")
+            for applet in APPLETS:
+                link = tarfile.TarInfo(f"bin/{applet}")
+                link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+                tar.addfile(link)
+            for name, text in (("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", "root:x:0:\n")):
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        proc = subprocess.run(
+            [_docker_bin(), "-H", f"unix://{self.sock}", "import", "-", IMAGE],
+            input=buf.getvalue(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise DockerUnavailable(f"docker import failed: {proc.stderr.decode()[:300]}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        # containerd-shims outlive dockerd: their containers are gone with the run
+        subprocess.run(["pkill", "-f", f"containerd-shim.*{RUN_DIR}"], check=False)
+
+
+DAEMON = Daemon()
+
+
+class DockerBackend:
+    name = "docker"
+
+    @staticmethod
+    def shared_host_netns(options: Mapping[str, Any]) -> str:
+        DAEMON.start()
+        return HOST_NETNS
+
+    @staticmethod
+    def supported(options: Mapping[str, Any]) -> frozenset[str]:
+        """What the running Docker release supports (Debian's 20.10: no l3s, no ipvlan_flag)."""
+        DAEMON.start()
+        major = int(DAEMON.version.split(".")[0] or 0)
+        gaps = frozenset({"l3s", "flag"})
+        for since, lacking in sorted(VERSION_GAPS.items()):
+            if major >= since:
+                gaps = lacking
+        return ALL_CAPABILITIES - gaps
+
+    def __init__(self, host: HostContext) -> None:
+        self.host = host
+        self.driver = str(host.options.get("docker_driver") or "ipvlan")
+        self.capabilities = self.supported(host.options)
+        self.networks: list[str] = []
+        self.containers: dict[str, str] = {}  # name -> netns name
+
+    def create_network(self, req: NetworkRequest) -> None:
+        args = [
+            "network",
+            "create",
+            "-d",
+            self.driver,
+            *[f"--subnet={s}" for s in req.subnets],
+            *[f"--gateway={g}" for g in req.gateways],
+        ]
+        args += [x for k, v in req.options for x in ("-o", f"{k}={v}")]
+        args += ["--internal"] if req.internal else []
+        args += ["--ipv6"] if req.ipv6 or any(":" in s for s in req.subnets) else []
+        DAEMON.docker(*args, req.name)
+        self.networks.append(req.name)
+
+    def remove_network(self, name: str) -> None:
+        DAEMON.docker("network", "rm", name)
+        self.networks.remove(name)
+
+    def run(self, req: ContainerRequest) -> Attached:
+        args = ["run", "-d", f"--net={req.network}", f"--name={req.name}", f"--hostname={req.name}"]
+        args += [f"--ip={req.ip}"] if req.ip else []
+        args += [f"--ip6={req.ip6}"] if req.ip6 else []
+        DAEMON.docker(*args, IMAGE, "sleep", "86400")
+        pid = int(DAEMON.docker("inspect", "-f", "{{.State.Pid}}", req.name).stdout.strip())
+        netns_name = self.host.prefix + req.name
+        ns.attach(netns_name, pid)
+        self.containers[req.name] = netns_name
+        return Attached(req.name, netns_name)
+
+    def remove(self, name: str) -> None:
+        netns_name = self.containers.pop(name, None)
+        if netns_name:
+            ns.remove(netns_name)
+        DAEMON.docker("rm", "-f", name)
+
+    def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return DAEMON.docker("exec", name, *argv, check=False, timeout=timeout)
+
+    def close(self) -> None:
+        for name in list(self.containers):
+            with contextlib.suppress(BackendRefused):
+                self.remove(name)
+        for name in list(self.networks):
+            with contextlib.suppress(BackendRefused):
+                self.remove_network(name)
+
+    def describe(self) -> dict[str, str]:
+        return {"driver": self.driver, "docker": DAEMON.version}

@@ -1,0 +1,126 @@
+"""Every documented command, with `docker` replaced by `ipvlan-driver`, run verbatim through the CLI.
+
+`docker run -it --rm alpine /bin/sh` really starts a shell (one per "terminal", kept open as the docs do);
+the test types `ip addr` / `ip route` into it and compares with what the docs show.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.examples import Example, load_examples
+from conformance.topology import build
+
+pytestmark = pytest.mark.kernel
+EXAMPLES = load_examples()
+MARK = "__ipvlan_conformance_end__"
+
+
+def _argv(command: str, host: str, tmp: Path, prefix: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "docker", command
+    return [
+        sys.executable,
+        "-m",
+        "ipvlan_driver.cli",
+        "--state-dir",
+        str(tmp / "state"),
+        "--host-netns",
+        host,
+        "--netns-prefix",
+        prefix,
+        *words[1:],
+    ]
+
+
+class Shell:
+    """One documented `docker run -it ... /bin/sh`, kept open like a terminal."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    def type(self, line: str) -> list[str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{line}; echo {MARK}\n")
+        self.proc.stdin.flush()
+        out = []
+        for got in self.proc.stdout:
+            if got.strip() == MARK:
+                return out
+            out.append(got.rstrip("\n"))
+        raise AssertionError(f"the shell ended early: {out}")
+
+    def close(self) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        return self.proc.wait(60)
+
+
+@pytest.mark.parametrize("example", [pytest.param(e, id=e.id) for e in EXAMPLES.values()])
+def test_documented_commands_through_the_cli(example: Example, tmp_path: Path) -> None:
+    prefix = f"cli{abs(hash(example.id)) % 10000}"
+    with build(prefix, example.upstream) as topo:
+        for command in example.setup:
+            topo.host_command(command)
+        shells: list[Shell] = []
+        try:
+            for command, _req, _ in example.networks:
+                proc = subprocess.run(
+                    _argv(command, topo.host, tmp_path, f"{prefix}-"), capture_output=True, text=True, check=False
+                )
+                assert proc.returncode == 0, f"`{command}` failed: {proc.stderr}"
+                assert len(proc.stdout.strip()) == 64, f"`{command}` should print the network id: {proc.stdout}"
+            for command, req, expect in example.containers:
+                argv = _argv(command, topo.host, tmp_path, f"{prefix}-")
+                if req.name and "--name" not in command and not any(a.startswith("--name") for a in argv):
+                    argv.insert(argv.index("run") + 1, f"--name={req.name}")
+                shell = Shell(argv)
+                shells.append(shell)
+                lines = shell.type("ip -o addr show dev eth0 scope global")
+                seen = sorted(line.split()[3] for line in lines if " inet" in line)
+                assert seen == sorted(str(a) for a in expect.get("addresses", [])), (
+                    f"`{command}`: `ip addr` shows {seen}; the docs say {expect.get('addresses')}\n" + "\n".join(lines)
+                )
+                for family, key in ((4, "routes"), (6, "routes6")):
+                    if key not in expect:
+                        continue
+                    shown = shell.type(f"ip -{family} route show table main")
+                    got = sorted(_normalize(line) for line in shown if not line.startswith(("fe80", "multicast")))
+                    assert got == sorted(expect[key]), f"`{command}`: `ip -{family} route` shows {shown}"
+            for spec in example.pings:
+                if not spec.get("by_name"):
+                    continue
+                src = next(
+                    s for s, (_, r, _) in zip(shells, example.containers, strict=False) if r.name == spec["from"]
+                )
+                out = src.type(f"ping -c 1 -W 3 {spec['to']} >/dev/null 2>&1; echo rc=$?")
+                assert out[-1] == "rc=0", f"`ping -c 4 {spec['to']}` by name failed in {spec['from']}: {out}"
+        finally:
+            codes = [s.close() for s in shells]
+            for _, req, _ in example.networks:
+                subprocess.run(
+                    _argv(f"docker network rm {req.name}", topo.host, tmp_path, f"{prefix}-"),
+                    capture_output=True,
+                    check=False,
+                )
+        assert codes == [0] * len(codes), f"the shells' `--rm` exits: {codes}"
+        ps = subprocess.run(
+            _argv("docker ps", topo.host, tmp_path, f"{prefix}-"), capture_output=True, text=True, check=True
+        )
+        assert ps.stdout.splitlines()[1:] == [], f"--rm should have removed every container: {ps.stdout}"
+
+
+def _normalize(line: str) -> str:
+    words = line.split()
+    dst = words[0]
+    if dst != "default":
+        dst = str(ipaddress.ip_network(dst, strict=False))
+    return f"{dst} via {words[2]}" if len(words) > 2 and words[1] == "via" else dst
