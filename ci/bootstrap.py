@@ -144,11 +144,27 @@ def ensure_venv(apt: Apt) -> None:
     STAMP.write_text(digest + "\n")
 
 
-def main() -> int:
+# third-party drivers the suite can validate (conformance/backends/docker.py, cni.py), installed on demand
+BACKEND_PACKAGES = {
+    "docker": ("docker.io", "containerd", "runc", "busybox-static"),
+    "cni": ("containernetworking-plugins",),
+}
+
+
+def ensure_backend_packages(apt: Apt, backends: Sequence[str]) -> None:
+    for backend in backends:
+        packages = BACKEND_PACKAGES.get(backend)
+        if packages:
+            ensure_packages(apt, packages, f"--backend={backend}")
+
+
+def main(argv: Sequence[str] = ()) -> int:
     started = time.monotonic()
+    backends = [b for arg in argv for b in arg.removeprefix("--backends=").split(",") if b]
     apt = Apt()
     try:
         ensure_vm_packages(apt)
+        ensure_backend_packages(apt, backends)
         ensure_venv(apt)
     except BootstrapError as exc:
         step(f"error: {exc}")
@@ -158,4 +174,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

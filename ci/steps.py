@@ -39,6 +39,9 @@ class Steps:
         return 1 if failed else 0
 
 
-def bootstrap(steps: Steps) -> None:
-    if not steps.run("bootstrap (install what is missing)", [sys.executable, str(REPO / "ci" / "bootstrap.py")]):
+def bootstrap(steps: Steps, backends: Sequence[str] = ()) -> None:
+    argv = [sys.executable, str(REPO / "ci" / "bootstrap.py")]
+    if backends:
+        argv.append("--backends=" + ",".join(backends))
+    if not steps.run("bootstrap (install what is missing)", argv):
         raise SystemExit(steps.summary())

@@ -10,6 +10,9 @@ from typing import Any
 
 import yaml
 
+from ipvlan_driver.model import NetworkSpec
+from ipvlan_driver.options import network_spec
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
@@ -25,6 +28,17 @@ class NetworkRequest:
     @property
     def opts(self) -> dict[str, str]:
         return dict(self.options)
+
+    def spec(self) -> NetworkSpec:
+        """The request validated the way our driver does (a DriverError says what is wrong)."""
+        return network_spec(
+            self.name,
+            subnets=self.subnets,
+            gateways=self.gateways,
+            options=self.opts,
+            internal=self.internal,
+            ipv6=self.ipv6,
+        )
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,9 @@ def _deployments(backend_factory: BackendFactory, request: pytest.FixtureRequest
         yield cache
     finally:
         cache.close()
+        shutdown = getattr(backend_factory, "shutdown", None)
+        if callable(shutdown):
+            shutdown()  # a backend's long-lived daemon (Docker) goes before the leak check
 
 
 def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -> None:

@@ -87,7 +87,8 @@ def _in_new_thread(work: Callable[[], T]) -> T:
     return box["result"]  # type: ignore[return-value]
 
 
-def create(name: str) -> None:
+def _bind_name(name: str, bind: Callable[[Path], None], what: str) -> None:
+    """Reserve /run/netns/<name> and bind a namespace onto it; nothing is left behind on failure."""
     path = netns_path(name)
     NETNS_RUN_DIR.mkdir(parents=True, exist_ok=True)
     try:
@@ -95,32 +96,31 @@ def create(name: str) -> None:
     except FileExistsError:
         raise ConflictError(f"network namespace {name!r} already exists") from None
     os.close(fd)
-
-    def work() -> None:
-        unshare(CLONE_NEWNET)
-        mount("/proc/thread-self/ns/net", str(path), None, MS_BIND)
-
     try:
-        _in_new_thread(work)
+        bind(path)
     except OSError as exc:
         path.unlink(missing_ok=True)
-        raise DriverError(f"failed to create network namespace {name!r}: {exc.strerror}") from exc
+        raise DriverError(f"failed to {what} {name!r}: {exc.strerror}") from exc
+
+
+def create(name: str) -> None:
+    def new_namespace(path: Path) -> None:
+        def work() -> None:
+            unshare(CLONE_NEWNET)
+            mount("/proc/thread-self/ns/net", str(path), None, MS_BIND)
+
+        _in_new_thread(work)
+
+    _bind_name(name, new_namespace, "create network namespace")
 
 
 def attach(name: str, pid: int) -> None:
     """Name the network namespace of process `pid` (`ip netns attach`), e.g. a Docker container's."""
-    path = netns_path(name)
-    NETNS_RUN_DIR.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
-    except FileExistsError:
-        raise ConflictError(f"network namespace {name!r} already exists") from None
-    os.close(fd)
-    try:
-        mount(f"/proc/{pid}/ns/net", str(path), None, MS_BIND)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        raise DriverError(f"failed to name the namespace of process {pid} {name!r}: {exc.strerror}") from exc
+    _bind_name(
+        name,
+        lambda path: mount(f"/proc/{pid}/ns/net", str(path), None, MS_BIND),
+        f"name the namespace of process {pid}",
+    )
 
 
 def remove(name: str) -> None:

@@ -81,14 +81,17 @@ class CniBackend:
             raise BackendRefused("CNI ipvlan has no ipvlan_flag")
         mode = opts.get("ipvlan_mode", "l2")
         gateways = [ipaddress.ip_address(g) for g in req.gateways]
-        ranges = []
+        # one range set per family: host-local then gives one address per family, from the first subnet
+        # first, as the docs' IPAM does (a range set per subnet would hand out one address per subnet)
+        by_family: dict[int, list[dict[str, str]]] = {}
         for cidr in req.subnets:
             subnet = ipaddress.ip_network(cidr)
             entry: dict[str, str] = {"subnet": str(subnet)}
             gw = next((g for g in gateways if g in subnet), None)
             if gw is not None:
                 entry["gateway"] = str(gw)
-            ranges.append([entry])
+            by_family.setdefault(subnet.version, []).append(entry)
+        ranges = [by_family[v] for v in sorted(by_family)]
         routes = [{"dst": "0.0.0.0/0"}] if mode == "l2" else []
         if mode == "l2" and any(":" in s for s in req.subnets):
             routes.append({"dst": "::/0"})

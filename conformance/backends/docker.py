@@ -48,6 +48,7 @@ class Daemon:
     def __init__(self) -> None:
         self.sock = RUN_DIR / "docker.sock"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: Any = None
         self.version = ""
 
     def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -74,13 +75,12 @@ class Daemon:
             (RUN_DIR / sub).mkdir(parents=True, exist_ok=True)
         if not ns.exists(HOST_NETNS):
             ns.create(HOST_NETNS)
-            atexit.register(ns.remove, HOST_NETNS)
         with contextlib.suppress(Exception):
             from ipvlan_driver.netlink import Netlink
 
             with Netlink(HOST_NETNS) as nl:
                 nl.set_up("lo")
-        log = open(RUN_DIR / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+        self.log = open(RUN_DIR / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
         self.proc = subprocess.Popen(
             [
                 dockerd,
@@ -98,7 +98,7 @@ class Daemon:
                 "--storage-driver",
                 "overlay2",
             ],
-            stdout=log,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=ns.exec_preparer(HOST_NETNS),
         )
@@ -140,6 +140,7 @@ class Daemon:
     def stop(self) -> None:
         if self.proc is None:
             return
+        self.log.close()
         self.proc.terminate()
         try:
             self.proc.wait(30)
@@ -156,6 +157,12 @@ DAEMON = Daemon()
 
 class DockerBackend:
     name = "docker"
+
+    @staticmethod
+    def shutdown() -> None:
+        """End of the run: stop the daemon and remove its namespace."""
+        DAEMON.stop()
+        ns.remove(HOST_NETNS)
 
     @staticmethod
     def shared_host_netns(options: Mapping[str, Any]) -> str:
@@ -200,7 +207,16 @@ class DockerBackend:
         self.networks.remove(name)
 
     def run(self, req: ContainerRequest) -> Attached:
-        args = ["run", "-d", f"--net={req.network}", f"--name={req.name}", f"--hostname={req.name}"]
+        # no AppArmor profile loader in a minimal VM: the network is what is under test, not confinement
+        args = [
+            "run",
+            "-d",
+            "--security-opt",
+            "apparmor=unconfined",
+            f"--net={req.network}",
+            f"--name={req.name}",
+            f"--hostname={req.name}",
+        ]
         args += [f"--ip={req.ip}"] if req.ip else []
         args += [f"--ip6={req.ip6}"] if req.ip6 else []
         DAEMON.docker(*args, IMAGE, "sleep", "86400")

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.errors import DriverError, NotFoundError
-from ipvlan_driver.options import network_spec
 
 from ..examples import ContainerRequest, NetworkRequest
 from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
@@ -27,14 +26,7 @@ class NativeBackend:
 
     def create_network(self, req: NetworkRequest) -> None:
         try:
-            spec = network_spec(
-                req.name,
-                subnets=req.subnets,
-                gateways=req.gateways,
-                options=req.opts,
-                internal=req.internal,
-                ipv6=req.ipv6,
-            )
+            spec = req.spec()
             self.driver.create_network(spec)
         except DriverError as exc:
             raise BackendRefused(str(exc)) from exc

@@ -32,7 +32,6 @@ from ipvlan_driver.errors import DriverError
 from ipvlan_driver.ipam import Ipam, build_pools, default_pool
 from ipvlan_driver.model import IPInterface, NetworkSpec
 from ipvlan_driver.netlink import Netlink
-from ipvlan_driver.options import network_spec
 from ipvlan_driver.plugin import PluginServer
 
 from ..examples import ContainerRequest, NetworkRequest
@@ -142,6 +141,9 @@ class PluginBackend:
         if err:
             if not isinstance(err, str):
                 raise ProtocolViolation(f"{method}: 'Err' should be a string, got {err!r}")
+            # the plugin only knows network ids; say which documented network an id is
+            for name, net in self.networks.items():
+                err = err.replace(net.id, f"{name} ({net.id[:12]})")
             raise BackendRefused(err)
         if resp.status != 200:
             raise ProtocolViolation(f"{method}: HTTP {resp.status} without an Err message: {raw[:200]!r}")
@@ -166,14 +168,7 @@ class PluginBackend:
         if req.name in self.networks:
             raise BackendRefused(f"network with name {req.name} already exists")
         try:
-            spec = network_spec(
-                req.name,
-                subnets=req.subnets,
-                gateways=req.gateways,
-                options=req.opts,
-                internal=req.internal,
-                ipv6=req.ipv6,
-            )
+            spec = req.spec()
             default_v4 = None if any(n.version == 4 for n in spec.subnets) else default_pool(self._taken())
             # Docker's IPAM hands every pool a gateway, whatever the driver's mode
             ipam = Ipam(build_pools(NetworkSpec(spec.name, spec.subnets, spec.gateways), default_v4))
