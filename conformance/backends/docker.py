@@ -14,6 +14,7 @@ import contextlib
 import io
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,8 @@ class Daemon:
         self.sock = RUN_DIR / "docker.sock"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: Any = None
+        self.plugin: subprocess.Popen[bytes] | None = None
+        self.plugin_log: Any = None
         self.version = ""
 
     def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -64,6 +67,33 @@ class Daemon:
                 (proc.stderr.strip() or proc.stdout.strip()).removeprefix("Error response from daemon: ")
             )
         return proc
+
+    def start_our_plugin(self, name: str) -> None:
+        """Register `ipvlan-driver serve` as a legacy plugin Docker finds in /run/docker/plugins."""
+        if self.plugin is not None:
+            return
+        sock = Path("/run/docker/plugins") / f"{name}.sock"
+        self.plugin_log = open(RUN_DIR / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
+        self.plugin = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ipvlan_driver.cli",
+                "--state-dir",
+                str(RUN_DIR / "plugin-state"),
+                "serve",
+                "--name",
+                name,
+            ],
+            stdout=self.plugin_log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=ns.exec_preparer(HOST_NETNS),
+        )
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            if self.plugin.poll() is not None or time.monotonic() > deadline:
+                raise DockerUnavailable(f"ipvlan-driver serve did not open {sock}: see {RUN_DIR / 'plugin.log'}")
+            time.sleep(0.2)
 
     def start(self) -> None:
         if self.proc is not None:
@@ -150,9 +180,21 @@ class Daemon:
         self.proc = None
         # containerd-shims outlive dockerd: their containers are gone with the run
         subprocess.run(["pkill", "-f", f"containerd-shim.*{RUN_DIR}"], check=False)
+        if self.plugin is not None:
+            self.plugin.terminate()
+            self.plugin.wait(30)
+            self.plugin_log.close()
+            self.plugin = None
 
 
 DAEMON = Daemon()
+OUR_PLUGIN = "ipvlan-conformance"
+
+
+def _start(options: Mapping[str, Any]) -> None:
+    if options.get("docker_driver") == OUR_PLUGIN:
+        DAEMON.start_our_plugin(OUR_PLUGIN)
+    DAEMON.start()
 
 
 class DockerBackend:
@@ -166,13 +208,15 @@ class DockerBackend:
 
     @staticmethod
     def shared_host_netns(options: Mapping[str, Any]) -> str:
-        DAEMON.start()
+        _start(options)
         return HOST_NETNS
 
     @staticmethod
     def supported(options: Mapping[str, Any]) -> frozenset[str]:
         """What the running Docker release supports (Debian's 20.10: no l3s, no ipvlan_flag)."""
-        DAEMON.start()
+        _start(options)
+        if options.get("docker_driver") == OUR_PLUGIN:
+            return ALL_CAPABILITIES  # our plugin decides l3s and flags itself: Docker passes them through
         major = int(DAEMON.version.split(".")[0] or 0)
         gaps = frozenset({"l3s", "flag"})
         for since, lacking in sorted(VERSION_GAPS.items()):
