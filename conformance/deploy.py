@@ -19,10 +19,15 @@ from .examples import Example
 _counter = itertools.count()
 
 
-def unique_prefix() -> str:
-    """Namespace prefix unique per test and per xdist worker (`gw3` -> 3)."""
+def worker_prefix() -> str:
+    """What every namespace this process makes starts with (`gw3` -> ic3p<pid>)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    return f"ic{worker}p{os.getpid() % 1000}n{next(_counter)}"
+    return f"ic{worker}p{os.getpid() % 1000}n"
+
+
+def unique_prefix() -> str:
+    """Namespace prefix unique per test and per xdist worker."""
+    return f"{worker_prefix()}{next(_counter)}"
 
 
 class DeployError(AssertionError):

@@ -18,7 +18,7 @@ from . import report
 from .backends import resolve
 from .backends.base import BackendFactory
 from .cases import Case
-from .deploy import DeployError, Deployment, deployed, lab
+from .deploy import DeployError, Deployment, deployed, lab, worker_prefix
 from .examples import Example
 
 
@@ -91,7 +91,8 @@ def _root_namespace_guard() -> Iterator[None]:
     before = set(ns.list_names())
     links_before = _root_links()
     yield
-    leaked = set(ns.list_names()) - before
+    # only this process's own: under xdist other workers' labs come and go meanwhile
+    leaked = {n for n in set(ns.list_names()) - before if n.startswith(worker_prefix())}
     for name in leaked:
         ns.remove(name)
     assert not leaked, f"namespaces left behind by the run: {sorted(leaked)}"

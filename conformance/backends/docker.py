@@ -73,6 +73,9 @@ class Daemon:
         if self.plugin is not None:
             return
         sock = Path("/run/docker/plugins") / f"{name}.sock"
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        if not ns.exists(HOST_NETNS):
+            ns.create(HOST_NETNS)
         self.plugin_log = open(RUN_DIR / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
         self.plugin = subprocess.Popen(
             [
