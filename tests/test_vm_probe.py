@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import lzma
 import os
 import struct
 import subprocess
-import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.civm import load_vm
 
-def _load_vm() -> ModuleType:
-    # ci/ is scripts, not a package: load the module from its file, once per session.
-    if "ci_vm" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("ci_vm", Path(__file__).parents[1] / "ci" / "vm.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ci_vm"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ci_vm"]
-
-
-vm = _load_vm()
+vm = load_vm()
 
 DEBIAN = vm.KernelImage(Path("/boot/vmlinuz-6.1.0-56-amd64"), "6.1.0-56-amd64")
 EVERY_LINK = frozenset(vm.FEATURES)
