@@ -39,8 +39,9 @@ def render(columns: list[dict[str, Any]], cells: dict[tuple[str, str], dict[str,
         tds = "".join(f"<td style='background:{COLOR.get(o, '#fff')}'>{SYMBOL.get(o, '-')}</td>" for o in outcomes)
         rows.append(f"<tr><td>{html.escape(example)}</td><td>{html.escape(behaviour)}</td>{tds}</tr>")
     versions = "".join(
-        f"<li>{html.escape(c['backend'])}: kernel {html.escape(c.get('kernel', '?'))}"
-        f"{', ' + html.escape(c['driver_version']) if c.get('driver_version') else ''}</li>"
+        f"<li><b>{html.escape(c['backend'])}</b>: kernel {html.escape(c.get('kernel', '?'))}"
+        + "".join(f", {html.escape(k)} {html.escape(v)}" for k, v in (c.get("driver") or {}).items())
+        + "</li>"
         for c in columns
     )
     err = "".join(

@@ -130,6 +130,10 @@ def _deployments(backend_factory: BackendFactory, request: pytest.FixtureRequest
         yield cache
     finally:
         cache.close()
+        describe = getattr(backend_factory, "describe", None)
+        if callable(describe):
+            # asked before shutdown: a daemon's version is known only while it runs
+            request.config.stash[report.DRIVER] = {str(k): str(v) for k, v in describe(cache.options).items()}
         shutdown = getattr(backend_factory, "shutdown", None)
         if callable(shutdown):
             shutdown()  # a backend's long-lived daemon (Docker) goes before the leak check

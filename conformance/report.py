@@ -14,6 +14,15 @@ import pytest
 from .cases import Case
 from .examples import load_examples
 
+DRIVER: pytest.StashKey[dict[str, str]] = pytest.StashKey()  # the backend's versions, for the report
+
+
+def column(config: pytest.Config) -> str:
+    """The report's name for this run: the backend, and the Docker driver when it is not the built-in one."""
+    backend = str(config.getoption("--backend"))
+    driver = config.getoption("--docker-driver")
+    return f"{backend}:{driver}" if driver and driver != "ipvlan" else backend
+
 
 @dataclass(frozen=True)
 class Row:
@@ -104,8 +113,9 @@ def terminal_summary(tr: Any, config: pytest.Config) -> None:
 def write(directory: Path, config: pytest.Config) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rows = _rows(config)
-    backend = config.getoption("--backend")
-    meta = {"backend": backend, "kernel": platform.release(), "python": platform.python_version()}
+    backend = column(config)
+    meta: dict[str, Any] = {"backend": backend, "kernel": platform.release(), "python": platform.python_version()}
+    meta["driver"] = config.stash.get(DRIVER, {})
     payload = {"meta": meta, "results": [asdict(r) for r in rows], "errata": _errata()}
     (directory / "conformance.json").write_text(json.dumps(payload, indent=1))
     colors = {

@@ -335,10 +335,22 @@ class Driver:
 
     def leave(self, network_name: str, endpoint: str) -> None:
         """Undo join: the slave is gone with its sandbox, or still in the host namespace."""
+        self._delete_host_slave(endpoint)
+
+    def _delete_host_slave(self, endpoint: str) -> None:
+        name = slave_name(endpoint)
         with self._host() as nl:
-            nl.delete_link(slave_name(endpoint))
+            info = nl.link(name)
+            if info is not None and info.kind == "ipvlan":  # never a user's link that happens to share the name
+                nl.delete_link(name)
 
     def delete_endpoint(self, network_name: str, endpoint: str) -> None:
+        """Release the endpoint's addresses and delete its slave if it is back in the host namespace.
+
+        libnetwork calls Leave before it tears the sandbox down, and tearing down moves the slave back
+        to the host under its join-time name: only DeleteEndpoint comes after that.
+        """
+        self._delete_host_slave(endpoint)
         with self.store.lock():
             rec = self.store.get("networks", network_name)
             if rec is None:

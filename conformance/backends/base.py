@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +58,30 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Remove whatever is left (containers, then networks); called in the topology's finally."""
+
+
+# Optional, on the factory (see DockerBackend): `supported(options) -> frozenset[str]` (capabilities that
+# depend on what is installed), `describe(options) -> dict[str, str]` (versions for the report),
+# `shared_host_netns(options) -> str` and `shutdown()` (a daemon living for the whole run).
+
+
+def our_version() -> str:
+    """This project's version: the driver behind the native, cli and plugin backends."""
+    try:
+        return f"ipvlan-conformance {metadata.version('ipvlan-conformance')}"
+    except metadata.PackageNotFoundError:
+        return "ipvlan-conformance (source tree)"
+
+
+def network_refs(backend: Backend, name: str) -> tuple[str, ...]:
+    """How the driver may name a network in its messages: by its name, or by the engine's id for it.
+
+    Docker hands a remote driver only the network's id, never its name, so a plugin can only name a
+    network by id. A backend with such ids offers an optional `network_id(name) -> str | None`.
+    """
+    lookup = getattr(backend, "network_id", None)
+    found = lookup(name) if callable(lookup) else None
+    return (name, str(found)) if found else (name,)
 
 
 class BackendFactory(Protocol):

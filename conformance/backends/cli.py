@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
 
 
 class CliBackend:
     name = "cli"
     capabilities = ALL_CAPABILITIES
+
+    @staticmethod
+    def describe(options: Mapping[str, Any]) -> dict[str, str]:
+        return {"driver": our_version()}
 
     def __init__(self, host: HostContext) -> None:
         self.host = host

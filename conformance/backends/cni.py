@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,25 @@ class _Net:
 class CniBackend:
     name = "cni"
     capabilities = frozenset({"vlan", "ipv6", "l3s"})
+
+    @staticmethod
+    def describe(options: Mapping[str, Any]) -> dict[str, str]:
+        """The plugin's own banner, and Debian's package version when that is where it came from."""
+        plugin = CNI_PATH / "ipvlan"
+        try:
+            about = subprocess.run([plugin], capture_output=True, text=True, timeout=10, env={}).stderr.splitlines()
+        except OSError:
+            return {"driver": f"no CNI ipvlan plugin at {plugin}"}
+        found = {"driver": f"{plugin}: {about[0] if about else '?'}"}
+        package = subprocess.run(
+            ["dpkg-query", "-S", str(plugin)], capture_output=True, text=True, check=False
+        ).stdout.split(":")[0]
+        if package:
+            version = subprocess.run(
+                ["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True, check=False
+            ).stdout
+            found["package"] = f"{package} {version}"
+        return found
 
     def __init__(self, host: HostContext) -> None:
         self.host = host

@@ -24,7 +24,7 @@ from typing import Any
 from ipvlan_driver import netns as ns
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
 
 RUN_DIR = Path("/run/ipvlan-conformance-docker")
 HOST_NETNS = "icdocker-host"
@@ -227,6 +227,15 @@ class DockerBackend:
                 gaps = lacking
         return ALL_CAPABILITIES - gaps
 
+    @staticmethod
+    def describe(options: Mapping[str, Any]) -> dict[str, str]:
+        driver = str(options.get("docker_driver") or "ipvlan")
+        if driver == OUR_PLUGIN:
+            driver = f"{our_version()} as plugin {OUR_PLUGIN!r}"
+        else:
+            driver = f"built-in {driver}" if driver == "ipvlan" else f"plugin {driver!r}"
+        return {"driver": driver, "docker": DAEMON.version or "not started"}
+
     def __init__(self, host: HostContext) -> None:
         self.host = host
         self.driver = str(host.options.get("docker_driver") or "ipvlan")
@@ -252,6 +261,11 @@ class DockerBackend:
     def remove_network(self, name: str) -> None:
         DAEMON.docker("network", "rm", name)
         self.networks.remove(name)
+
+    def network_id(self, name: str) -> str | None:
+        """Docker's id for a network: a remote driver is told only this, never the name."""
+        found = DAEMON.docker("network", "inspect", "-f", "{{.Id}}", name, check=False)
+        return found.stdout.strip() or None if found.returncode == 0 else None
 
     def run(self, req: ContainerRequest) -> Attached:
         # no AppArmor profile loader in a minimal VM: the network is what is under test, not confinement
@@ -289,6 +303,3 @@ class DockerBackend:
         for name in list(self.networks):
             with contextlib.suppress(BackendRefused):
                 self.remove_network(name)
-
-    def describe(self) -> dict[str, str]:
-        return {"driver": self.driver, "docker": DAEMON.version}

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.errors import DriverError, NotFoundError
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
 
 
 class NativeBackend:
     name = "native"
     capabilities = ALL_CAPABILITIES
+
+    @staticmethod
+    def describe(options: Mapping[str, Any]) -> dict[str, str]:
+        return {"driver": our_version()}
+
     driver_factory = Driver  # mutant drivers replace this
 
     def __init__(self, host: HostContext) -> None:

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from ipvlan_driver.netlink import Netlink
 from ipvlan_driver.plugin import PluginServer
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
 
 ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
 
@@ -86,6 +86,11 @@ class _Sandbox:
 class PluginBackend:
     name = "plugin"
     capabilities = ALL_CAPABILITIES
+
+    @staticmethod
+    def describe(options: Mapping[str, Any]) -> dict[str, str]:
+        command = options.get("plugin_command")
+        return {"driver": f"plugin: {command}" if command else f"{our_version()} (ipvlan-driver serve)"}
 
     def __init__(self, host: HostContext) -> None:
         self.host = host
