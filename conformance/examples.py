@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 from dataclasses import dataclass, field
 from functools import cache
@@ -95,6 +96,14 @@ class Example:
     @property
     def errata(self) -> list[dict[str, Any]]:
         return list(self.raw.get("errata") or [])
+
+    def errata_for(self, behaviour: str) -> list[str]:
+        """The errata whose intended reading this behaviour's test encodes (their `behaviours` globs)."""
+        return [
+            str(e["id"])
+            for e in self.errata
+            if any(fnmatch.fnmatchcase(behaviour, str(g)) for g in e.get("behaviours") or ())
+        ]
 
 
 class CommandError(ValueError):

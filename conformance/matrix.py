@@ -1,7 +1,9 @@
 """Merge per-backend runs into one implementation report: rows example/behaviour, columns backends.
 
-`python -m conformance.matrix reports/native reports/cli reports/plugin --out reports` reads each
-directory's conformance.json and writes matrix.html, matrix.json and prints a terminal table.
+`python -m conformance.matrix reports/native reports/plugin reports/docker --out reports` reads each
+directory's conformance.json and writes matrix.html, matrix.json and prints a terminal table. A cell is
+pass / FAIL / ERROR / unsupported / skipped; a row whose test encodes a documentation erratum (the
+intended reading where the docs contradict themselves) carries the erratum's id, and its cells say so.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +19,80 @@ SYMBOL = {"pass": "pass", "fail": "FAIL", "error": "ERROR", "unsupported": "unsu
 COLOR = {"pass": "#c8f7c5", "fail": "#f7c5c5", "error": "#f7c5c5", "unsupported": "#f7eec5", "skipped": "#e0e0e0"}
 
 
-def load(directories: list[Path]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, str]], list[Any]]:
+@dataclass
+class MatrixRow:
+    example: str
+    behaviour: str
+    outcomes: dict[str, str] = field(default_factory=dict)  # column -> outcome
+    errata: list[str] = field(default_factory=list)
+    doc: str = ""
+    details: dict[str, str] = field(default_factory=dict)  # column -> why it failed or is unsupported
+
+    def cell(self, column: str) -> str:
+        outcome = self.outcomes.get(column, "")
+        text = SYMBOL.get(outcome, "-")
+        return f"{text} (erratum)" if self.errata and outcome else text
+
+
+@dataclass
+class Matrix:
+    columns: list[dict[str, Any]]
+    rows: list[MatrixRow]
+    errata: list[dict[str, Any]]
+
+    @property
+    def names(self) -> list[str]:
+        return [str(c["backend"]) for c in self.columns]
+
+
+def load(directories: list[Path]) -> Matrix:
     columns: list[dict[str, Any]] = []
-    cells: dict[tuple[str, str], dict[str, str]] = {}
-    errata: list[Any] = []
+    rows: dict[tuple[str, str], MatrixRow] = {}
+    errata: list[dict[str, Any]] = []
     for directory in directories:
-        data = json.loads((directory / "conformance.json").read_text())
+        path = directory / "conformance.json"
+        if not path.exists():  # a column whose run broke before writing: the others still make a report
+            print(f"matrix: no {path}, column left out")
+            continue
+        data = json.loads(path.read_text())
         meta = data["meta"]
         columns.append(meta)
         errata = data.get("errata", errata)
-        for row in data["results"]:
-            cells.setdefault((row["example"], row["behaviour"]), {})[meta["backend"]] = row["outcome"]
-    return columns, cells, errata
+        for result in data["results"]:
+            key = (result["example"], result["behaviour"])
+            row = rows.setdefault(key, MatrixRow(*key))
+            row.outcomes[meta["backend"]] = result["outcome"]
+            row.errata = list(result.get("errata") or row.errata)
+            row.doc = str(result.get("doc") or row.doc)
+            if result.get("detail"):
+                row.details[meta["backend"]] = str(result["detail"])
+    return Matrix(columns, [rows[k] for k in sorted(rows)], errata)
 
 
-def render(columns: list[dict[str, Any]], cells: dict[tuple[str, str], dict[str, str]], errata: list[Any]) -> str:
-    names = [c["backend"] for c in columns]
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+def _versions(column: dict[str, Any]) -> str:
+    driver = column.get("driver") or {}
+    parts = [f"kernel {column.get('kernel', '?')}"] + [f"{k} {v}" for k, v in driver.items()]
+    return f"<li><b>{html.escape(str(column['backend']))}</b>: {html.escape(', '.join(parts))}</li>"
+
+
+def render(matrix: Matrix) -> str:
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in matrix.names)
     rows = []
-    for (example, behaviour), by_backend in sorted(cells.items()):
-        outcomes = [by_backend.get(n, "") for n in names]
-        tds = "".join(f"<td style='background:{COLOR.get(o, '#fff')}'>{SYMBOL.get(o, '-')}</td>" for o in outcomes)
-        rows.append(f"<tr><td>{html.escape(example)}</td><td>{html.escape(behaviour)}</td>{tds}</tr>")
-    versions = "".join(
-        f"<li><b>{html.escape(c['backend'])}</b>: kernel {html.escape(c.get('kernel', '?'))}"
-        + "".join(f", {html.escape(k)} {html.escape(v)}" for k, v in (c.get("driver") or {}).items())
-        + "</li>"
-        for c in columns
-    )
+    for row in matrix.rows:
+        tds = "".join(
+            f"<td style='background:{COLOR.get(row.outcomes.get(n, ''), '#fff')}' "
+            f"title='{html.escape(row.details.get(n, ''), quote=True)}'>{html.escape(row.cell(n))}</td>"
+            for n in matrix.names
+        )
+        rows.append(
+            f"<tr><td>{html.escape(row.example)}</td><td>{html.escape(row.behaviour)}</td>"
+            f"<td>{html.escape(row.doc)}</td><td>{html.escape(', '.join(row.errata))}</td>{tds}</tr>"
+        )
     err = "".join(
         "<tr>"
         + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("example", "id", "doc", "says", "intended"))
         + "</tr>"
-        for e in errata
+        for e in matrix.errata
     )
     style = (
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
@@ -56,11 +100,43 @@ def render(columns: list[dict[str, Any]], cells: dict[tuple[str, str], dict[str,
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>ipvlan implementation report</title>"
-        f"<style>{style}</style></head><body><h1>ipvlan implementation report</h1><ul>{versions}</ul>"
-        f"<table><tr><th>example</th><th>behaviour</th>{head}</tr>{''.join(rows)}</table>"
+        f"<style>{style}</style></head><body><h1>ipvlan implementation report</h1>"
+        f"<ul>{''.join(_versions(c) for c in matrix.columns)}</ul>"
+        "<p>Cells: pass, FAIL (the driver deviates from the docs), unsupported (the backend declares it lacks "
+        "the behaviour), skipped. “(erratum)”: the docs contradict themselves there and the test encodes the "
+        "intended reading named in the erratum column (see the table at the end).</p>"
+        f"<table><tr><th>example</th><th>behaviour</th><th>doc</th><th>erratum</th>{head}</tr>{''.join(rows)}</table>"
         f"<h2>Documentation errata</h2><table><tr><th>example</th><th>erratum</th><th>doc line</th>"
         f"<th>the doc says</th><th>intended</th></tr>{err}</table></body></html>\n"
     )
+
+
+def to_json(matrix: Matrix) -> dict[str, Any]:
+    return {
+        "backends": matrix.columns,
+        "cells": [
+            {"example": r.example, "behaviour": r.behaviour, "doc": r.doc, "errata": r.errata, **r.outcomes}
+            for r in matrix.rows
+        ],
+        "errata": matrix.errata,
+    }
+
+
+def table(matrix: Matrix) -> list[str]:
+    """The terminal summary: outcome counts per column, then every deviating row."""
+    names = matrix.names
+    width = max([14, *(len(n) + 2 for n in names)])
+    lines = [f"{'outcome':<14}" + "".join(f"{n:>{width}}" for n in names)]
+    for outcome in SYMBOL:
+        counts = [sum(1 for r in matrix.rows if r.outcomes.get(n) == outcome) for n in names]
+        lines.append(f"{outcome:<14}" + "".join(f"{c:>{width}}" for c in counts))
+    with_errata = [sum(1 for r in matrix.rows if r.errata and n in r.outcomes) for n in names]
+    lines.append(f"{'(erratum)':<14}" + "".join(f"{c:>{width}}" for c in with_errata))
+    for row in matrix.rows:
+        bad = [n for n in names if row.outcomes.get(n) in ("fail", "error")]
+        if bad:
+            lines.append(f"  deviates: {row.example}-{row.behaviour} ({', '.join(bad)}) [{row.doc}]")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,23 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="directories holding a conformance.json each")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    columns, cells, errata = load(args.runs)
+    matrix = load(args.runs)
+    if not matrix.columns:
+        print("matrix: no run wrote a conformance.json")
+        return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "matrix.html").write_text(render(columns, cells, errata))
-    payload = {
-        "backends": columns,
-        "cells": [{"example": e, "behaviour": b, **v} for (e, b), v in sorted(cells.items())],
-    }
-    (args.out / "matrix.json").write_text(json.dumps(payload, indent=1))
-    names = [c["backend"] for c in columns]
-    print(f"{'outcome':<14}" + "".join(f"{n:>14}" for n in names))
-    for outcome in SYMBOL:
-        counts = [sum(1 for v in cells.values() if v.get(n) == outcome) for n in names]
-        print(f"{outcome:<14}" + "".join(f"{c:>14}" for c in counts))
-    deviations = [(e, b, v) for (e, b), v in sorted(cells.items()) if any(o in ("fail", "error") for o in v.values())]
-    for example, behaviour, v in deviations:
-        bad = ", ".join(n for n in names if v.get(n) in ("fail", "error"))
-        print(f"  deviates: {example}-{behaviour} ({bad})")
+    (args.out / "matrix.html").write_text(render(matrix))
+    (args.out / "matrix.json").write_text(json.dumps(to_json(matrix), indent=1))
+    print("\n".join(table(matrix)))
     print(f"wrote {args.out / 'matrix.html'}")
     return 0
 

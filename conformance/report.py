@@ -31,6 +31,8 @@ class Row:
     outcome: str  # pass | fail | unsupported | skipped | error
     detail: str
     nodeid: str
+    errata: tuple[str, ...] = ()  # the test encodes these errata's intended reading, not the doc's text
+    doc: str = ""  # the example's place in the docs, file:line
 
 
 def label_allure(case: Case) -> None:
@@ -38,9 +40,10 @@ def label_allure(case: Case) -> None:
         import allure
     except ImportError:
         return
-    allure.dynamic.feature(case.example.section or case.example.title)
-    allure.dynamic.story(case.example.id)
-    allure.dynamic.description(f"{case.example.title} — {case.example.doc}")
+    dynamic: Any = allure.dynamic  # allure-pytest ships without annotations
+    dynamic.feature(case.example.section or case.example.title)
+    dynamic.story(case.example.id)
+    dynamic.description(f"{case.example.title} — {case.example.doc}")
     for command, _, _ in case.example.networks + case.example.containers:
         with allure.step(command):
             pass
@@ -69,7 +72,10 @@ def _rows(config: pytest.Config) -> list[Row]:
                 detail = detail[0] if detail else ""
             else:
                 outcome, detail = "pass", ""
-            rows[rep.nodeid] = Row(props["example"], props["behaviour"], outcome, detail, rep.nodeid)
+            example = load_examples().get(props["example"])
+            errata = tuple(example.errata_for(props["behaviour"])) if example else ()
+            doc = str(example.doc) if example else ""
+            rows[rep.nodeid] = Row(props["example"], props["behaviour"], outcome, detail, rep.nodeid, errata, doc)
     return sorted(rows.values(), key=lambda r: (r.example, r.behaviour))
 
 
@@ -85,6 +91,7 @@ def _errata() -> list[dict[str, Any]]:
                     "doc": f"{doc.get('file')}:{doc.get('line')}",
                     "says": err.get("says", ""),
                     "intended": err.get("intended", ""),
+                    "behaviours": list(err.get("behaviours") or []),
                 }
             )
     return out
@@ -130,12 +137,13 @@ def write(directory: Path, config: pytest.Config) -> None:
         f"<p>kernel {html.escape(meta['kernel'])}, Python {meta['python']}; "
         f"{sum(r.outcome == 'pass' for r in rows)} pass, {sum(r.outcome in ('fail', 'error') for r in rows)} "
         f"fail, {sum(r.outcome == 'unsupported' for r in rows)} unsupported</p>",
-        "<table><tr><th>example</th><th>behaviour</th><th>outcome</th><th>detail</th></tr>",
+        "<table><tr><th>example</th><th>behaviour</th><th>outcome</th><th>erratum</th><th>detail</th></tr>",
     ]
     for r in rows:
         body.append(
             f"<tr style='background:{colors.get(r.outcome, '#fff')}'><td>{html.escape(r.example)}</td>"
-            f"<td>{html.escape(r.behaviour)}</td><td>{r.outcome}</td><td>{html.escape(r.detail)}</td></tr>"
+            f"<td>{html.escape(r.behaviour)}</td><td>{r.outcome}</td><td>{html.escape(', '.join(r.errata))}</td>"
+            f"<td>{html.escape(r.detail)}</td></tr>"
         )
     body.append(
         "</table><h2>Documentation errata (tests encode the intended behaviour)</h2>"

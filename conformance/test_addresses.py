@@ -19,5 +19,5 @@ def test_addresses(case: Case, deployment: Deployment) -> None:
         assert all(v6.values()), f"{name}: IPv6 addresses must be added with nodad (libnetwork does): {v6}"
         return
     expected = sorted(str(a) for a in case.data["expect"])
-    seen = sorted(global_addresses(deployment.container(name).netns))
-    assert seen == expected, f"{name} eth0: expected {expected}, saw {seen}"
+    found = sorted(global_addresses(deployment.container(name).netns))
+    assert found == expected, f"{name} eth0: expected {expected}, saw {found}"

@@ -29,7 +29,7 @@ def test_parent_lifecycle(case: Case, fresh_lab: Deployment) -> None:
     deploy_containers(dep)
     during = _links(dep)
     expect = case.data["expect"].get("parent") or {}
-    kind, name = expect.get("kind"), expect.get("name")
+    kind, name = expect.get("kind"), str(expect.get("name"))
     added = {n: v for n, v in during.items() if n not in before}
     if kind == "vlan":
         assert added.get(name) == ("vlan", expect["vlan_id"]), (

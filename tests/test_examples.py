@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,37 @@ def test_erratum_quotes_its_doc_line(ref: dict[str, object], says: str) -> None:
     lines = (DOCS / str(ref["file"])).read_text().splitlines()
     line = lines[int(str(ref["line"])) - 1]
     assert " ".join(says.split()) in " ".join(line.split()), f"{ref}: {line!r} does not contain {says!r}"
+
+
+def _collected_behaviours() -> dict[str, set[str]]:
+    """Every behaviour the suite collects, per example (from the test ids `<example>-<behaviour>`)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    ids = [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "[" in line]
+    found: dict[str, set[str]] = {}
+    for test_id in ids:
+        # the longest example id that prefixes the test id (example ids hold dashes too)
+        example = max((e for e in EXAMPLES if test_id.startswith(e + "-")), key=len, default=None)
+        if example:
+            found.setdefault(example, set()).add(test_id.removeprefix(example + "-"))
+    return found
+
+
+def test_errata_name_behaviours_the_suite_has() -> None:
+    """An erratum's `behaviours` globs must each match a collected test, so the report's marks cannot rot."""
+    behaviours = _collected_behaviours()
+    stale = [
+        f"{ex.id}/{err['id']}: {pattern}"
+        for ex in EXAMPLES.values()
+        for err in ex.errata
+        for pattern in err.get("behaviours") or ()
+        if not any(fnmatch.fnmatchcase(b, pattern) for b in behaviours.get(ex.id, ()))
+    ]
+    assert not stale, f"errata behaviours matching no test: {stale}"
+    marked = {(ex.id, b) for ex in EXAMPLES.values() for b in behaviours.get(ex.id, ()) if ex.errata_for(b)}
+    assert ("ipnet210", "c1-routes-v4") in marked and ("db_net", "c1-addresses") not in marked

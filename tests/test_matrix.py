@@ -1,0 +1,64 @@
+"""The implementation report merges per-backend runs: every cell, the versions, the errata marks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance import matrix
+
+
+def _run(directory: Path, backend: str, results: list[tuple[str, str, str]], driver: dict[str, str]) -> Path:
+    directory.mkdir(parents=True)
+    rows = [
+        {
+            "example": e,
+            "behaviour": b,
+            "outcome": o,
+            "errata": ["ipnet210-route-subnet"] if b == "c1-routes-v4" else [],
+            "doc": f"{e}.md:1",
+            "detail": "AssertionError: boom" if o == "fail" else "",
+        }
+        for e, b, o in results
+    ]
+    meta = {"backend": backend, "kernel": "6.1.0-test", "driver": driver}
+    (directory / "conformance.json").write_text(json.dumps({"meta": meta, "results": rows, "errata": []}))
+    return directory
+
+
+def test_matrix_has_a_cell_per_row_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ours = _run(
+        tmp_path / "native",
+        "native",
+        [("ipnet210", "c1-routes-v4", "pass"), ("db_net", "parent-lifecycle", "pass")],
+        {"driver": "ipvlan-conformance 0.1.0"},
+    )
+    docker = _run(
+        tmp_path / "docker",
+        "docker",
+        [("ipnet210", "c1-routes-v4", "fail"), ("l3s", "c1-addresses", "unsupported")],
+        {"driver": "built-in ipvlan", "docker": "20.10.24"},
+    )
+    assert matrix.main([str(ours), str(docker), str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 0
+    data = json.loads((tmp_path / "out" / "matrix.json").read_text())
+    cells = {(c["example"], c["behaviour"]): c for c in data["cells"]}
+    assert cells[("ipnet210", "c1-routes-v4")] == {
+        "example": "ipnet210",
+        "behaviour": "c1-routes-v4",
+        "doc": "ipnet210.md:1",
+        "errata": ["ipnet210-route-subnet"],
+        "native": "pass",
+        "docker": "fail",
+    }
+    assert "native" not in cells[("l3s", "c1-addresses")]
+    page = (tmp_path / "out" / "matrix.html").read_text()
+    assert "FAIL (erratum)" in page and "docker 20.10.24" in page and "unsupported" in page
+    printed = capsys.readouterr().out
+    assert "title='AssertionError: boom'" in page
+    assert "deviates: ipnet210-c1-routes-v4 (docker) [ipnet210.md:1]" in printed and "column left out" in printed
+
+
+def test_matrix_without_any_run_is_an_error(tmp_path: Path) -> None:
+    assert matrix.main([str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 1
