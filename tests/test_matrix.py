@@ -55,6 +55,11 @@ def test_matrix_has_a_cell_per_row_and_column(tmp_path: Path, capsys: pytest.Cap
     assert "native" not in cells[("l3s", "c1-addresses")]
     page = (tmp_path / "out" / "matrix.html").read_text()
     assert "FAIL (erratum)" in page and "docker 20.10.24" in page and "unsupported" in page
+    report = (tmp_path / "out" / "implementation-report.md").read_text()
+    assert (
+        "| ipnet210-c1-routes-v4 | ipnet210.md:1 | ipnet210-route-subnet | pass (erratum) | FAIL (erratum) |" in report
+    )
+    assert "- `ipnet210-c1-routes-v4` on **docker**: AssertionError: boom" in report
     printed = capsys.readouterr().out
     assert "title='AssertionError: boom'" in page
     assert "deviates: ipnet210-c1-routes-v4 (docker) [ipnet210.md:1]" in printed and "column left out" in printed
