@@ -27,6 +27,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="--backend=docker: the network driver docker uses (ipvlan, or the name of a plugin)",
     )
     group.addoption(
+        "--docker-ipam-driver",
+        default=None,
+        help="--backend=docker: the IPAM driver (default: Docker's own; with our plugin, the plugin, which "
+        "implements IpamDriver too)",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="write conformance.html and conformance.json (examples x behaviours) here",

@@ -72,6 +72,7 @@ def backend_options(config: pytest.Config) -> dict[str, Any]:
     return {
         "plugin_command": config.getoption("--plugin-command"),
         "docker_driver": config.getoption("--docker-driver"),
+        "docker_ipam_driver": config.getoption("--docker-ipam-driver"),
     }
 
 

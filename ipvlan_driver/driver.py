@@ -230,6 +230,11 @@ class Driver:
             nl.add_dummy(plan.name)
         nl.set_up(plan.name)
 
+    def taken_subnets(self) -> list[IPNetwork]:
+        """What a default pool must not overlap: the host's addresses and routes, and every network's subnets."""
+        with self._host() as nl:
+            return self._taken_subnets(nl)
+
     def _taken_subnets(self, nl: Netlink) -> list[IPNetwork]:
         taken: list[IPNetwork] = [a.interface.network for a in nl.addresses()]
         for family in (4, 6):

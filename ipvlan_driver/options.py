@@ -64,7 +64,7 @@ def network_spec(
     mode = _mode(options.get("ipvlan_mode", "l2"))
     flag = _flag(options.get("ipvlan_flag", "bridge"))
 
-    nets = tuple(_subnet(s) for s in subnets)
+    nets = tuple(parse_subnet(s) for s in subnets)
     _check_overlaps(nets)
     gws = _gateways(gateways, nets)
 
@@ -118,7 +118,7 @@ def _flag(value: str) -> Flag:
     raise ConfigError(f"invalid ipvlan_flag {value!r}: valid flags are {', '.join(FLAGS)}")
 
 
-def _subnet(text: str) -> IPNetwork:
+def parse_subnet(text: str) -> IPNetwork:
     # CIDR only, like Go's net.ParseCIDR: no bare address, netmask form or zone index.
     if not _CIDR_RE.fullmatch(text):
         raise ConfigError(f"invalid subnet {text!r}: expected CIDR notation like 192.168.1.0/24")

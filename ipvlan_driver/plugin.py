@@ -22,13 +22,17 @@ from typing import Any
 
 from .driver import Driver
 from .errors import ConfigError, DriverError, NotFoundError
+from .model import IPAddress
 from .options import network_spec
+from .remote_ipam import RemoteIpam
 
 log = logging.getLogger("ipvlan_driver.plugin")
 
 PLUGIN_DIR = Path("/run/docker/plugins")
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 GENERIC = "com.docker.network.generic"
+LOCAL_SPACE, GLOBAL_SPACE = "LocalIpvlan", "GlobalIpvlan"
+REQUEST_ADDRESS_TYPE, GATEWAY_TYPE = "RequestAddressType", "com.docker.network.gateway"
 ENABLE_IPV6 = "com.docker.network.enable_ipv6"
 INTERNAL = "com.docker.network.internal"
 ROUTE_CONNECTED = 1
@@ -43,6 +47,18 @@ def _field(body: Body, key: str, kind: type = str) -> Any:
     return value
 
 
+def _address(value: object) -> IPAddress | None:
+    """An address as libnetwork sends it: bare, or with a prefix length."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"'Address' must be a string, not {value!r}")
+    try:
+        return ipaddress.ip_address(_strip_prefix(value))
+    except ValueError:
+        raise ConfigError(f"invalid address {value!r}") from None
+
+
 def _strip_prefix(cidr: str) -> str:
     return str(ipaddress.ip_interface(cidr).ip)
 
@@ -52,8 +68,9 @@ class Protocol:
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
+        self.ipam = RemoteIpam(driver.store, driver.taken_subnets)
         self.methods: dict[str, Callable[[Body], Body]] = {
-            "Plugin.Activate": lambda _: {"Implements": ["NetworkDriver"]},
+            "Plugin.Activate": lambda _: {"Implements": ["NetworkDriver", "IpamDriver"]},
             "NetworkDriver.GetCapabilities": lambda _: {"Scope": "local", "ConnectivityScope": "local"},
             "NetworkDriver.CreateNetwork": self.create_network,
             "NetworkDriver.DeleteNetwork": self.delete_network,
@@ -68,6 +85,15 @@ class Protocol:
             "NetworkDriver.RevokeExternalConnectivity": lambda _: {},
             "NetworkDriver.AllocateNetwork": lambda _: {"Options": {}},
             "NetworkDriver.FreeNetwork": lambda _: {},
+            "IpamDriver.GetCapabilities": lambda _: {"RequiresMACAddress": False, "RequiresRequestReplay": False},
+            "IpamDriver.GetDefaultAddressSpaces": lambda _: {
+                "LocalDefaultAddressSpace": LOCAL_SPACE,
+                "GlobalDefaultAddressSpace": GLOBAL_SPACE,
+            },
+            "IpamDriver.RequestPool": self.request_pool,
+            "IpamDriver.ReleasePool": self.release_pool,
+            "IpamDriver.RequestAddress": self.request_address,
+            "IpamDriver.ReleaseAddress": self.release_address,
         }
 
     def create_network(self, body: Body) -> Body:
@@ -149,6 +175,37 @@ class Protocol:
 
     def leave(self, body: Body) -> Body:
         self.driver.leave(_field(body, "NetworkID"), _field(body, "EndpointID"))
+        return {}
+
+    # IpamDriver: `docker network create --ipam-driver=<plugin>` ------------------------------
+
+    def request_pool(self, body: Body) -> Body:
+        pool = body.get("Pool") or None
+        sub_pool = body.get("SubPool") or None
+        if not all(v is None or isinstance(v, str) for v in (pool, sub_pool)):
+            raise ConfigError("RequestPool: 'Pool' and 'SubPool' must be strings")
+        space = str(body.get("AddressSpace") or LOCAL_SPACE)
+        grant = self.ipam.request_pool(space, pool, sub_pool, v6=bool(body.get("V6")))
+        return {"PoolID": grant.pool_id, "Pool": str(grant.subnet), "Data": {}}
+
+    def release_pool(self, body: Body) -> Body:
+        self.ipam.release_pool(_field(body, "PoolID"))
+        return {}
+
+    def request_address(self, body: Body) -> Body:
+        options = body.get("Options") or {}
+        if not isinstance(options, dict):
+            raise ConfigError("RequestAddress: 'Options' is not an object")
+        address = _address(body.get("Address"))
+        gateway = options.get(REQUEST_ADDRESS_TYPE) == GATEWAY_TYPE
+        given = self.ipam.request_address(_field(body, "PoolID"), address, gateway)
+        return {"Address": str(given), "Data": {}}
+
+    def release_address(self, body: Body) -> Body:
+        address = _address(body.get("Address"))
+        if address is None:
+            raise ConfigError("ReleaseAddress needs 'Address'")
+        self.ipam.release_address(_field(body, "PoolID"), address)
         return {}
 
     def handle(self, method: str, raw: bytes) -> tuple[HTTPStatus, Body]:

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 from .errors import StateError
 
 DEFAULT_STATE_DIR = Path("/var/lib/ipvlan-driver")
-KINDS = ("networks", "containers", "parents")
+KINDS = ("networks", "containers", "parents", "pools")  # pools: the IPAM plugin's
 
 Record = dict[str, Any]
 

@@ -7,6 +7,7 @@ until Join, which tests/kernel covers.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -82,7 +83,7 @@ def _create(client: Client, **extra: Any) -> Any:
 
 
 def test_activate_and_capabilities(plugin: Client) -> None:
-    assert plugin("Plugin.Activate") == {"Implements": ["NetworkDriver"]}
+    assert plugin("Plugin.Activate") == {"Implements": ["NetworkDriver", "IpamDriver"]}
     assert plugin("NetworkDriver.GetCapabilities")["Scope"] == "local"
 
 
@@ -154,3 +155,56 @@ def test_no_op_methods_answer_empty(plugin: Client, method: str) -> None:
 
 def test_allocate_network_answers_options(plugin: Client) -> None:
     assert plugin("NetworkDriver.AllocateNetwork", NetworkID=NET) == {"Options": {}}
+
+
+# IpamDriver ---------------------------------------------------------------------------------
+
+GATEWAY = {"RequestAddressType": "com.docker.network.gateway"}
+
+
+def _pool(client: Client, pool: str = "", v6: bool = False) -> Any:
+    return client("IpamDriver.RequestPool", AddressSpace="LocalIpvlan", Pool=pool, SubPool="", Options={}, V6=v6)
+
+
+def test_ipam_address_spaces(plugin: Client) -> None:
+    spaces = plugin("IpamDriver.GetDefaultAddressSpaces")
+    assert spaces["LocalDefaultAddressSpace"] and spaces["GlobalDefaultAddressSpace"]
+    assert plugin("IpamDriver.GetCapabilities")["RequiresMACAddress"] is False
+
+
+def test_ipam_refuses_a_subnet_with_host_bits_naming_the_canonical_one(plugin: Client) -> None:
+    assert "172.16.48.0/22" in _pool(plugin, "172.16.50.0/22")["Err"]
+
+
+def test_ipam_default_pool_skips_the_hosts_networks_and_its_own(plugin: Client, tmp_path: Path) -> None:
+    host = next(n for n in ns.list_names() if n.startswith("tplug"))
+    with Netlink(host) as nl:
+        nl.add_address("eth0", ipaddress.ip_interface("172.17.0.1/16"))  # a docker0 holds 172.17
+    first = _pool(plugin)
+    assert first["Pool"] == "172.18.0.0/16"
+    assert _pool(plugin)["Pool"] == "172.19.0.0/16", "a pool already granted is taken"
+    plugin("IpamDriver.ReleasePool", PoolID=first["PoolID"])
+    assert _pool(plugin)["Pool"] == "172.18.0.0/16", "a released pool is free again"
+    assert "IPv6" in _pool(plugin, v6=True)["Err"]
+
+
+def test_ipam_gateway_first_then_containers_from_the_next_address(plugin: Client) -> None:
+    pid = _pool(plugin, "192.168.112.0/24")["PoolID"]
+    assert plugin("IpamDriver.RequestAddress", PoolID=pid, Address="", Options=GATEWAY)["Address"] == "192.168.112.1/24"
+    assert plugin("IpamDriver.RequestAddress", PoolID=pid, Address="")["Address"] == "192.168.112.2/24"
+    assert plugin("IpamDriver.RequestAddress", PoolID=pid, Address="192.168.112.50")["Address"] == "192.168.112.50/24"
+    assert "192.168.112.50" in plugin("IpamDriver.RequestAddress", PoolID=pid, Address="192.168.112.50")["Err"]
+    assert plugin("IpamDriver.ReleaseAddress", PoolID=pid, Address="192.168.112.2") == {}
+    assert plugin("IpamDriver.RequestAddress", PoolID=pid, Address="")["Address"] == "192.168.112.2/24"
+    assert "overlaps" in _pool(plugin, "192.168.112.0/25")["Err"]
+    assert plugin("IpamDriver.ReleasePool", PoolID=pid) == {}
+    assert plugin("IpamDriver.ReleaseAddress", PoolID=pid, Address="192.168.112.2") == {}, "gone is success"
+    assert "no address pool" in plugin("IpamDriver.RequestAddress", PoolID=pid, Address="")["Err"]
+
+
+def test_ipam_explicit_gateway_and_v6(plugin: Client) -> None:
+    pid = _pool(plugin, "2001:db8:abc2::/64", v6=True)["PoolID"]
+    gw = plugin("IpamDriver.RequestAddress", PoolID=pid, Address="2001:db8:abc2::22", Options=GATEWAY)
+    assert gw["Address"] == "2001:db8:abc2::22/64"
+    assert plugin("IpamDriver.RequestAddress", PoolID=pid, Address="")["Address"] == "2001:db8:abc2::1/64"
+    assert "not an IPv4" in _pool(plugin, "2001:db8:1::/64")["Err"]

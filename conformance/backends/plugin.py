@@ -12,18 +12,15 @@ Which plugin: `--plugin-command 'CMD ... {socket}'` starts one per lab inside th
 from __future__ import annotations
 
 import contextlib
-import http.client
 import ipaddress
 import json
 import secrets
 import shlex
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ipvlan_driver import netns as ns
@@ -36,24 +33,13 @@ from ipvlan_driver.plugin import PluginServer
 
 from ..examples import ContainerRequest, NetworkRequest
 from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
+from .unixhttp import UnixHTTPConnection
 
 ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
 
 
 class ProtocolViolation(AssertionError):
     """The plugin under test broke the libnetwork remote-driver protocol."""
-
-
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("plugin", timeout=timeout)
-        self.unix_path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.unix_path)
-        self.sock = sock
 
 
 def _want(reply: dict[str, Any], method: str, key: str, kind: type | tuple[type, ...], required: bool) -> Any:
@@ -125,7 +111,7 @@ class PluginBackend:
             time.sleep(0.05)
 
     def call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        conn = _UnixHTTP(self.socket, timeout=60)
+        conn = UnixHTTPConnection(self.socket, timeout=60)
         try:
             conn.request(
                 "POST", f"/{method}", json.dumps(body), {"Content-Type": "application/vnd.docker.plugins.v1.2+json"}

@@ -1,0 +1,33 @@
+"""HTTP over a unix socket: how the suite talks to a plugin and to the Docker daemon's API."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def post_json(path: Path, url: str, body: Any, timeout: float = 60) -> tuple[int, Any]:
+    """POST a JSON body; the status and the decoded reply (None for an empty one)."""
+    conn = UnixHTTPConnection(path, timeout=timeout)
+    try:
+        conn.request("POST", url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        return resp.status, json.loads(raw) if raw.strip() else None
+    finally:
+        conn.close()
