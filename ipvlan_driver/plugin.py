@@ -221,6 +221,10 @@ class Protocol:
         try:
             return HTTPStatus.OK, fn(body)
         except DriverError as exc:
+            if method.startswith("IpamDriver."):
+                # libnetwork reads an IPAM plugin's error from "Error" (a network driver's from "Err"):
+                # an IPAM reply with only "Err" would pass for success with an empty pool
+                return HTTPStatus.OK, {"Err": str(exc), "Error": str(exc)}
             return HTTPStatus.OK, {"Err": str(exc)}
 
 

@@ -118,6 +118,9 @@ class Daemon:
         if dockerd is None:
             raise DockerUnavailable("dockerd is not installed (Debian: apt-get install docker.io)")
         for sub in ("data", "exec"):
+            # a fresh daemon per run: containers and networks of an earlier run (another column in the
+            # same VM) would otherwise come back with it
+            shutil.rmtree(RUN_DIR / sub, ignore_errors=True)
             (RUN_DIR / sub).mkdir(parents=True, exist_ok=True)
         if not ns.exists(HOST_NETNS):
             ns.create(HOST_NETNS)
@@ -186,6 +189,9 @@ class Daemon:
     def stop(self) -> None:
         if self.proc is None:
             return
+        leftover = self.docker("ps", "-aq", check=False, timeout=60).stdout.split()
+        if leftover:  # containers' layers stay mounted under the data root while they exist
+            self.docker("rm", "-f", *leftover, check=False, timeout=120)
         self.log.close()
         self.proc.terminate()
         try:
@@ -318,7 +324,12 @@ class DockerBackend:
         ]
         args += [f"--ip={req.ip}"] if req.ip else []
         args += [f"--ip6={req.ip6}"] if req.ip6 else []
-        DAEMON.docker(*args, IMAGE, "sleep", "86400")
+        try:
+            DAEMON.docker(*args, IMAGE, "sleep", "86400")
+        except BackendRefused:
+            # a run refused at start leaves a created container behind, as `docker run` without --rm does
+            DAEMON.docker("rm", "-f", req.name, check=False)
+            raise
         pid = int(DAEMON.docker("inspect", "-f", "{{.State.Pid}}", req.name).stdout.strip())
         netns_name = self.host.prefix + req.name
         ns.attach(netns_name, pid)
