@@ -68,8 +68,7 @@ def _rows(config: pytest.Config) -> list[Row]:
                 detail = reason
             elif rep.failed:
                 outcome = "fail" if rep.when == "call" else "error"
-                detail = str(getattr(rep, "longreprtext", "") or rep.longrepr).strip().splitlines()[-1:]
-                detail = detail[0] if detail else ""
+                detail = failure_line(str(getattr(rep, "longreprtext", "") or rep.longrepr))
             else:
                 outcome, detail = "pass", ""
             example = load_examples().get(props["example"])
@@ -77,6 +76,15 @@ def _rows(config: pytest.Config) -> list[Row]:
             doc = str(example.doc) if example else ""
             rows[rep.nodeid] = Row(props["example"], props["behaviour"], outcome, detail, rep.nodeid, errata, doc)
     return sorted(rows.values(), key=lambda r: (r.example, r.behaviour))
+
+
+def failure_line(text: str) -> str:
+    """The first line pytest marks `E` (the assertion's own message), else the report's last line."""
+    for line in text.splitlines():
+        if line.startswith("E "):
+            return line[1:].strip()
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _errata() -> list[dict[str, Any]]:

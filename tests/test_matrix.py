@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance import matrix
+from conformance.report import failure_line
 
 
 def _run(directory: Path, backend: str, results: list[tuple[str, str, str]], driver: dict[str, str]) -> Path:
@@ -67,3 +68,14 @@ def test_matrix_has_a_cell_per_row_and_column(tmp_path: Path, capsys: pytest.Cap
 
 def test_matrix_without_any_run_is_an_error(tmp_path: Path) -> None:
     assert matrix.main([str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_failure_detail_is_the_assertion_message() -> None:
+    text = (
+        "    def test_x():\n>       assert seen == expected, msg\n"
+        "E       AssertionError: c1 eth0: expected ['a'], saw ['b']\nE       assert ['b'] == ['a']\n\n"
+        "conformance/test_addresses.py:23: AssertionError"
+    )
+    assert failure_line(text) == "AssertionError: c1 eth0: expected ['a'], saw ['b']"
+    assert failure_line("conformance/test_ping.py:47: Failed") == "conformance/test_ping.py:47: Failed"
+    assert failure_line("") == ""
