@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import select
 import socket
 import struct
@@ -98,3 +99,15 @@ def routes(netns: str, family: int) -> list[str]:
                 continue
             out.append(r.normalized())
         return sorted(out)
+
+
+def names_network(message: str, refs: tuple[str, ...]) -> bool:
+    """The message names the network: by name, or by its id (whole or the usual 12-character short form).
+
+    Both must stand alone: Docker's own driver names its dummy link `di-<id12>` in the one-network-per-
+    parent refusal, which names a link, not the network.
+    """
+    name, *ids = refs
+    if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", message):
+        return True
+    return any(re.search(rf"(?<![\w-]){re.escape(i[:12])}", message) for i in ids)

@@ -45,6 +45,14 @@ class Matrix:
     def names(self) -> list[str]:
         return [str(c["backend"]) for c in self.columns]
 
+    def counts(self, outcome: str) -> list[int]:
+        """How many rows have `outcome`, per column."""
+        return [sum(1 for r in self.rows if r.outcomes.get(n) == outcome) for n in self.names]
+
+    def deviations(self) -> list[MatrixRow]:
+        """Rows where some column fails or errors."""
+        return [r for r in self.rows if any(o in ("fail", "error") for o in r.outcomes.values())]
+
 
 def load(directories: list[Path]) -> Matrix:
     columns: list[dict[str, Any]] = []
@@ -127,14 +135,12 @@ def table(matrix: Matrix) -> list[str]:
     width = max([14, *(len(n) + 2 for n in names)])
     lines = [f"{'outcome':<14}" + "".join(f"{n:>{width}}" for n in names)]
     for outcome in SYMBOL:
-        counts = [sum(1 for r in matrix.rows if r.outcomes.get(n) == outcome) for n in names]
-        lines.append(f"{outcome:<14}" + "".join(f"{c:>{width}}" for c in counts))
+        lines.append(f"{outcome:<14}" + "".join(f"{c:>{width}}" for c in matrix.counts(outcome)))
     with_errata = [sum(1 for r in matrix.rows if r.errata and n in r.outcomes) for n in names]
     lines.append(f"{'(erratum)':<14}" + "".join(f"{c:>{width}}" for c in with_errata))
-    for row in matrix.rows:
+    for row in matrix.deviations():
         bad = [n for n in names if row.outcomes.get(n) in ("fail", "error")]
-        if bad:
-            lines.append(f"  deviates: {row.example}-{row.behaviour} ({', '.join(bad)}) [{row.doc}]")
+        lines.append(f"  deviates: {row.example}-{row.behaviour} ({', '.join(bad)}) [{row.doc}]")
     return lines
 
 
@@ -145,9 +151,8 @@ def markdown(matrix: Matrix) -> str:
     out += [f"- **{c['backend']}**: " + ", ".join(_parts(c)) for c in matrix.columns]
     out += ["", "| outcome | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for outcome in SYMBOL:
-        counts = [sum(1 for r in matrix.rows if r.outcomes.get(n) == outcome) for n in names]
-        out.append(f"| {outcome} | " + " | ".join(map(str, counts)) + " |")
-    deviations = [r for r in matrix.rows if any(r.outcomes.get(n) in ("fail", "error") for n in names)]
+        out.append(f"| {outcome} | " + " | ".join(map(str, matrix.counts(outcome))) + " |")
+    deviations = matrix.deviations()
     out += ["", f"## Deviations from the docs ({len(deviations)} behaviours)", ""]
     out += ["| example-behaviour | doc | erratum | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
     for r in deviations:

@@ -3,14 +3,13 @@ dummy parents for no-parent and --internal networks, one network per parent."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from ipvlan_driver.netlink import Netlink
 
 from .backends.base import BackendRefused, network_refs
 from .cases import Case, network_cases, params
+from .checks import names_network
 from .deploy import Deployment, deploy_containers, deploy_networks, run_setup
 from .examples import NetworkRequest
 
@@ -50,18 +49,6 @@ def test_parent_lifecycle(case: Case, fresh_lab: Deployment) -> None:
     )
 
 
-def _names(message: str, refs: tuple[str, ...]) -> bool:
-    """The message names the network: its name, or its id (or the id's usual 12-character short form).
-
-    An id counts only standing alone: Docker's own driver names its dummy link `di-<id12>` in this
-    refusal, which names a link, not the network.
-    """
-    name, *ids = refs
-    if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", message):
-        return True
-    return any(re.search(rf"(?<![\w-]){re.escape(i[:12])}", message) for i in ids)
-
-
 def _with_parent(case: Case) -> bool:
     return bool(case.data["network"].opts.get("parent")) and not case.data["network"].internal
 
@@ -78,7 +65,7 @@ def test_second_network_on_parent_refused(case: Case, fresh_lab: Deployment) -> 
     with pytest.raises(BackendRefused) as refused:
         dep.backend.create_network(second)
         dep.backend.remove_network("second_net")
-    assert _names(str(refused.value), network_refs(dep.backend, first.name)), (
+    assert names_network(str(refused.value), network_refs(dep.backend, first.name)), (
         f"the refusal should name network {first.name}: {refused.value}"
     )
     assert _links(dep) == before, "a refused network create must leave no link behind"

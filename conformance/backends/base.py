@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
+
+from ipvlan_driver import __version__
 
 from ..examples import ContainerRequest, NetworkRequest
 
@@ -67,10 +68,7 @@ class Backend(Protocol):
 
 def our_version() -> str:
     """This project's version: the driver behind the native, cli and plugin backends."""
-    try:
-        return f"ipvlan-conformance {metadata.version('ipvlan-conformance')}"
-    except metadata.PackageNotFoundError:
-        return "ipvlan-conformance (source tree)"
+    return f"ipvlan-conformance {__version__}"
 
 
 def network_refs(backend: Backend, name: str) -> tuple[str, ...]:

@@ -209,6 +209,13 @@ class Daemon:
             self.plugin = None
 
 
+def _ipam_driver(options: Mapping[str, Any]) -> str | None:
+    """The IPAM driver asked for; our plugin is its own (it implements IpamDriver); else Docker's."""
+    if options.get("docker_ipam_driver"):
+        return str(options["docker_ipam_driver"])
+    return OUR_PLUGIN if options.get("docker_driver") == OUR_PLUGIN else None
+
+
 def _contains(subnet: str, address: str) -> bool:
     try:
         return ipaddress.ip_address(address) in ipaddress.ip_network(subnet, strict=False)
@@ -260,15 +267,13 @@ class DockerBackend:
             driver = f"{our_version()} as plugin {OUR_PLUGIN!r}"
         else:
             driver = f"built-in {driver}" if driver == "ipvlan" else f"plugin {driver!r}"
-        ipam = options.get("docker_ipam_driver") or (OUR_PLUGIN if options.get("docker_driver") == OUR_PLUGIN else None)
+        ipam = _ipam_driver(options)
         return {"driver": driver, "ipam": ipam or "Docker's default", "docker": DAEMON.version or "not started"}
 
     def __init__(self, host: HostContext) -> None:
         self.host = host
         self.driver = str(host.options.get("docker_driver") or "ipvlan")
-        self.ipam_driver = str(host.options.get("docker_ipam_driver") or "default")
-        if self.driver == OUR_PLUGIN and not host.options.get("docker_ipam_driver"):
-            self.ipam_driver = OUR_PLUGIN
+        self.ipam_driver = _ipam_driver(host.options) or "default"
         self.capabilities = self.supported(host.options)
         self.networks: list[str] = []
         self.containers: dict[str, str] = {}  # name -> netns name
