@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -128,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _driver(args: argparse.Namespace) -> Driver:
+    if args.state_dir is not None and str(args.state_dir) in ("", "."):
+        raise DriverError("--state-dir needs a directory name (an empty one would mean the current directory)")
     return Driver(
         DriverConfig.from_env(state_dir=args.state_dir, host_netns=args.host_netns, container_prefix=args.netns_prefix)
     )
@@ -193,9 +196,8 @@ def _cmd_network(args: argparse.Namespace) -> int:
         return status
     elif sub in ("ls", "list"):
         print(f"{'NETWORK ID':<14}{'NAME':<20}{'DRIVER':<10}SCOPE")
-        for name in driver.network_names():
-            net = driver.get_network(name)
-            print(f"{net.id[:12]:<14}{name:<20}{'ipvlan':<10}local")
+        for net in driver.networks():
+            print(f"{net.id[:12]:<14}{net.spec.name:<20}{'ipvlan':<10}local")
     elif sub == "inspect":
         print(json.dumps([inspect_network(driver.get_network(n)) for n in args.names], indent=4))
     else:
@@ -249,7 +251,10 @@ def _cmd_ps(args: argparse.Namespace) -> int:
     driver = _driver(args)
     print(f"{'CONTAINER ID':<14}{'NAMES':<20}{'NETWORKS':<20}ADDRESSES")
     for name in driver.container_names():
-        c = driver.get_container(name)
+        try:
+            c = driver.get_container(name)
+        except DriverError:
+            continue  # set aside with a warning: it blocks no other container
         print(f"{c.id[:12]:<14}{name:<20}{c.network:<20}{','.join(str(a) for a in c.addresses)}")
     return 0
 
@@ -261,8 +266,6 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
     from .plugin import PluginServer, socket_path
 
     logging.basicConfig(
@@ -275,7 +278,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     server = PluginServer(path, driver)
     logging.getLogger("ipvlan_driver.plugin").info("serving NetworkDriver on %s", path)
     try:
-        server.serve_forever()
+        server.serve_forever(handle_signals=True)  # SIGTERM/SIGINT: stop, and remove the socket
     finally:
         server.server_close()
     return 0
@@ -296,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in handlers:
         parser.print_help()
         return 2
+    if args.command != "serve":
+        # warnings (a record set aside, a repair) are one line each on stderr
+        logging.basicConfig(level=logging.WARNING, format="ipvlan-driver: %(message)s", stream=sys.stderr)
     try:
         return handlers[args.command](args)
     except DriverError as exc:
@@ -306,6 +312,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"Error: {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the user gets one line, never a traceback; the bug report gets the type
+        print(f"Error: {args.command}: internal error ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

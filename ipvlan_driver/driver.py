@@ -1,7 +1,9 @@
 """The driver's verbs (libnetwork's shape): networks, endpoints, sandboxes, restore.
 
-Each verb runs under the state lock and either completes or undoes what it did. Only links the
-driver created are ever deleted; deleting what is already gone is success.
+Each verb runs under the state lock, changes its records in one transaction and either completes or
+undoes what it did; a verb that dies half-way (SIGKILL, power cut) leaves an intent that the next verb
+or `restore` finishes or undoes. Only links the driver created are ever deleted; deleting what is
+already gone is success.
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ import contextlib
 import dataclasses
 import hashlib
 import ipaddress
+import logging
 import os
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import failpoints
 from . import netns as ns
 from .errors import ConfigError, ConflictError, DriverError, NotFoundError, StateError
 from .ipam import Ipam, build_pools, default_pool, pools_from_json, pools_to_json
-from .model import IPAddress, IPInterface, IPNetwork, NetworkSpec, ParentPlan
+from .model import FLAGS, MODES, IPAddress, IPInterface, IPNetwork, NetworkSpec, ParentPlan
 from .netlink import Netlink
 from .parents import plan_parent
 from .state import DEFAULT_STATE_DIR, StateStore
@@ -29,6 +34,9 @@ ENV_STATE_DIR = "IPVLAN_DRIVER_STATE_DIR"
 ENV_HOST_NETNS = "IPVLAN_DRIVER_HOST_NETNS"
 ENV_CONTAINER_PREFIX = "IPVLAN_DRIVER_NETNS_PREFIX"
 CONTAINER_IFNAME = "eth0"
+PREFIX_MAX = 64  # a namespace name is prefix + container name (<= 64): well inside a file name's 255
+_PREFIX_RE = re.compile(r"[a-zA-Z0-9_.-]*")
+log = logging.getLogger("ipvlan_driver")
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,15 @@ class DriverConfig:
     state_dir: Path = DEFAULT_STATE_DIR
     host_netns: str | None = None  # the namespace that plays the Docker host (None: our own)
     container_prefix: str = ""  # container namespaces are named prefix + container name
+
+    def __post_init__(self) -> None:
+        if not _PREFIX_RE.fullmatch(self.container_prefix) or len(self.container_prefix) > PREFIX_MAX:
+            raise ConfigError(
+                f"invalid namespace prefix {self.container_prefix[:80]!r}: use at most {PREFIX_MAX} of [a-zA-Z0-9_.-]"
+            )
+        host = self.host_netns
+        if host is not None and (not host or "/" in host or len(host) > 255):
+            raise ConfigError(f"invalid host namespace name {host[:80]!r}")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> DriverConfig:
@@ -93,8 +110,17 @@ class Network:
                 pools=Ipam(pools_from_json(rec["pools"])),
                 containers={k: list(v) for k, v in rec["containers"].items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateError(f"network record {rec.get('name')!r} is malformed: {exc}") from exc
+
+    def __post_init__(self) -> None:
+        s, p = self.spec, self.parent
+        if not isinstance(s.name, str) or not isinstance(self.id, str) or not isinstance(p.name, str):
+            raise StateError(f"network record {s.name!r}: name, id and parent must be strings")
+        if s.mode not in MODES or s.flag not in FLAGS or p.kind not in ("existing", "vlan", "dummy"):
+            raise StateError(f"network record {s.name!r}: unknown mode, flag or parent kind")
+        if not all(isinstance(v, list) for v in self.containers.values()):
+            raise StateError(f"network record {s.name!r}: container addresses must be lists")
 
     def gateway_for(self, address: IPInterface) -> IPAddress | None:
         for pool in self.pools.pools:
@@ -122,13 +148,11 @@ class Container:
 
     @classmethod
     def from_json(cls, rec: dict[str, Any]) -> Container:
-        return cls(
-            name=rec["name"],
-            id=rec["id"],
-            network=rec["network"],
-            netns=rec["netns"],
-            addresses=tuple(ipaddress.ip_interface(a) for a in rec["addresses"]),
-        )
+        name, cid, network, netns = (rec[k] for k in ("name", "id", "network", "netns"))
+        if not all(isinstance(f, str) for f in (name, cid, network, netns)) or not isinstance(rec["addresses"], list):
+            raise StateError(f"container record {rec.get('name')!r} has fields of the wrong type")
+        addresses = tuple(ipaddress.ip_interface(str(a)) for a in rec["addresses"])
+        return cls(name=name, id=cid, network=network, netns=netns, addresses=addresses)
 
 
 def slave_name(endpoint: str) -> str:
@@ -152,19 +176,20 @@ class JoinInfo:
         return None
 
 
-class Undo:
-    """Undo steps registered as resources are made, run in reverse when a verb fails."""
+def _logged(what: str, fn: Callable[..., object], *args: object) -> None:
+    """An undo step: its failure is logged with what it was undoing, and the next step still runs."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        log.warning("undo: %s failed: %s", what, exc)
 
-    def __init__(self) -> None:
-        self._steps: list[Any] = []
 
-    def push(self, fn: Any, *args: Any) -> None:
-        self._steps.append((fn, args))
-
-    def run(self) -> None:
-        for fn, args in reversed(self._steps):
-            with contextlib.suppress(Exception):
-                fn(*args)
+@contextlib.contextmanager
+def _undo_on_error() -> Iterator[contextlib.ExitStack]:
+    """Undo steps registered as resources are made; run in reverse only if the block fails."""
+    with contextlib.ExitStack() as stack:
+        yield stack
+        stack.pop_all()
 
 
 class Driver:
@@ -177,49 +202,92 @@ class Driver:
         with Netlink(self.config.host_netns) as nl:
             yield nl
 
+    @contextlib.contextmanager
+    def _verb(self) -> Iterator[None]:
+        """One verb: under the lock; the outermost verb first finishes what a dead one left."""
+        with self.store.lock():
+            if self.store.lock_depth() == 1:
+                for line in self._recover_interrupted():
+                    log.warning("repaired: %s", line)
+            yield
+
+    @contextlib.contextmanager
+    def _intent(self, **what: Any) -> Iterator[int]:
+        """Commit what the verb is about to do in the kernel; gone with the verb's result or its undo."""
+        intent_id = self.store.begin_intent(what)
+        try:
+            yield intent_id
+        except BaseException:
+            # the block's own undo has run: nothing of this verb is pending any more
+            self.store.end_intent(intent_id)
+            raise
+
     # networks ----------------------------------------------------------------------------
 
     def get_network(self, name: str) -> Network:
-        rec = self.store.get("networks", name)
-        if rec is None:
+        network = self.store.load("networks", name, Network.from_json)
+        if network is None:
             raise NotFoundError(f"network {name} not found")
-        return Network.from_json(rec)
+        return network
 
     def network_names(self) -> list[str]:
         return self.store.keys("networks")
 
+    def networks(self) -> list[Network]:
+        """Every readable network; one that cannot be read is set aside (with a warning), not fatal."""
+        found = (self.store.load("networks", n, Network.from_json) for n in self.store.keys("networks"))
+        return [n for n in found if n is not None]
+
     def create_network(self, spec: NetworkSpec, network_id: str | None = None) -> Network:
-        with self.store.lock():
-            if self.store.get("networks", spec.name) is not None:
+        with self._verb():
+            if self.store.load("networks", spec.name, Network.from_json) is not None:
                 raise ConflictError(f"network with name {spec.name} already exists")
             network_id = network_id or secrets.token_hex(32)
-            undo = Undo()
-            try:
-                with self._host() as nl:
-                    plan = plan_parent(spec, network_id, lambda n: nl.link(n) is not None)
-                    self._check_parent_free(plan)
-                    default_v4 = None
-                    if not any(n.version == 4 for n in spec.subnets):
-                        default_v4 = default_pool(self._taken_subnets(nl))
-                    ipam = Ipam(build_pools(spec, default_v4))
+            with self._host() as nl:
+                plan = plan_parent(spec, network_id, lambda n: nl.link(n) is not None)
+                self._check_parent_free(plan)
+                others = self.networks()
+                self._check_subnets_free(spec, others)
+                default_v4 = None
+                if not any(n.version == 4 for n in spec.subnets):
+                    default_v4 = default_pool(self._taken_subnets(nl, others))
+                ipam = Ipam(build_pools(spec, default_v4))
+                network = Network(spec=spec, id=network_id, parent=plan, pools=ipam)
+                with (
+                    self._intent(op="network-create", network=spec.name, parent=dataclasses.asdict(plan)) as intent,
+                    _undo_on_error() as undo,
+                ):
+                    failpoints.reached("network-create:intent")
                     if plan.driver_owned:
                         self._make_parent(nl, plan)
-                        undo.push(nl.delete_link, plan.name)
-                    network = Network(spec=spec, id=network_id, parent=plan, pools=ipam)
-                    self.store.put("parents", plan.name, {"network": spec.name})
-                    undo.push(self.store.delete, "parents", plan.name)
-                    self.store.put("networks", spec.name, network.to_json())
-                    return network
-            except BaseException:
-                undo.run()
-                raise
+                        undo.callback(_logged, f"delete parent {plan.name}", self._delete_owned_parent, nl, plan)
+                        failpoints.reached("network-create:parent")
+                    with self.store.transaction():
+                        self.store.put("parents", plan.name, {"network": spec.name})
+                        self.store.put("networks", spec.name, network.to_json())
+                        self.store.end_intent(intent)
+                return network
 
     def _check_parent_free(self, plan: ParentPlan) -> None:
         owner = self.store.get("parents", plan.name)
-        if owner is not None:
-            raise ConflictError(
-                f"parent interface {plan.name!r} is already used by ipvlan network {owner['network']!r}"
-            )
+        if owner is None:
+            return
+        if self.store.get("networks", str(owner.get("network"))) is None:
+            # a claim left by a network that no longer exists claims nothing
+            self.store.delete("parents", plan.name)
+            return
+        raise ConflictError(f"parent interface {plan.name!r} is already used by ipvlan network {owner['network']!r}")
+
+    @staticmethod
+    def _check_subnets_free(spec: NetworkSpec, others: list[Network]) -> None:
+        for subnet in spec.subnets:
+            for other in others:
+                for pool in other.pools.pools:
+                    if pool.subnet.version == subnet.version and pool.subnet.overlaps(subnet):
+                        raise ConflictError(
+                            f"subnet {subnet} overlaps {pool.subnet} of network {other.spec.name}: "
+                            "networks cannot share addresses"
+                        )
 
     @staticmethod
     def _make_parent(nl: Netlink, plan: ParentPlan) -> None:
@@ -233,37 +301,39 @@ class Driver:
     def taken_subnets(self) -> list[IPNetwork]:
         """What a default pool must not overlap: the host's addresses and routes, and every network's subnets."""
         with self._host() as nl:
-            return self._taken_subnets(nl)
+            return self._taken_subnets(nl, self.networks())
 
-    def _taken_subnets(self, nl: Netlink) -> list[IPNetwork]:
+    def _taken_subnets(self, nl: Netlink, networks: list[Network]) -> list[IPNetwork]:
         taken: list[IPNetwork] = [a.interface.network for a in nl.addresses()]
         for family in (4, 6):
             taken.extend(r.dst for r in nl.routes(family) if r.dst.prefixlen > 0)
-        # choosing a default pool is rare (no --subnet): only then look at every network
-        for name in self.store.keys("networks"):
-            rec = self.store.get("networks", name)
-            if rec:
-                taken.extend(ipaddress.ip_network(p["subnet"]) for p in rec.get("pools", []))
+        taken.extend(p.subnet for n in networks for p in n.pools.pools)
         return taken
 
     def delete_network(self, name: str) -> None:
-        with self.store.lock():
-            rec = self.store.get("networks", name)
-            if rec is None:
-                raise NotFoundError(f"network {name} not found")
-            network = Network.from_json(rec)
+        with self._verb():
+            network = self.get_network(name)
             if network.containers:
                 raise ConflictError(
                     f"error while removing network: network {name} has active containers: "
                     + ", ".join(sorted(network.containers))
                 )
-            if network.parent.driver_owned:
-                with self._host() as nl:
-                    self._delete_owned_parent(nl, network.parent)
-            self.store.delete("parents", network.parent.name)
-            self.store.delete("networks", name)
-            hosts = self._hosts_path(name)
-            hosts.unlink(missing_ok=True)
+            with self._intent(op="network-rm", network=name, parent=dataclasses.asdict(network.parent)) as intent:
+                failpoints.reached("network-rm:intent")
+                self._finish_network_rm(network, intent)
+
+    def _finish_network_rm(self, network: Network, intent: int) -> None:
+        if network.parent.driver_owned:
+            with self._host() as nl:
+                self._delete_owned_parent(nl, network.parent)
+            failpoints.reached("network-rm:parent")
+        with self.store.transaction():
+            claim = self.store.get("parents", network.parent.name)
+            if claim is not None and claim.get("network") == network.spec.name:
+                self.store.delete("parents", network.parent.name)  # only this network's claim
+            self.store.delete("networks", network.spec.name)
+            self.store.end_intent(intent)
+        self._hosts_path(network.spec.name).unlink(missing_ok=True)
 
     @staticmethod
     def _delete_owned_parent(nl: Netlink, plan: ParentPlan) -> None:
@@ -287,7 +357,7 @@ class Driver:
         ip6: str | None = None,
     ) -> list[IPInterface]:
         """Reserve the endpoint's addresses: one IPv4, and one IPv6 when the network has a v6 subnet."""
-        with self.store.lock():
+        with self._verb(), self.store.transaction():
             network = self.get_network(network_name)
             if endpoint in network.containers:
                 raise ConflictError(f"endpoint {endpoint} already exists on network {network_name}")
@@ -311,20 +381,42 @@ class Driver:
 
     def join(self, network_name: str, endpoint: str) -> JoinInfo:
         """Create the endpoint's ipvlan slave on the parent, in the host namespace, and say how to route."""
-        with self.store.lock():
+        with self._verb():
             network = self.get_network(network_name)
             addresses = self.endpoint_addresses(network_name, endpoint)
             spec = network.spec
             src = slave_name(endpoint)
+            nested = self.store.lock_depth() > 1  # inside run: run's own intent covers the slave
             with self._host() as nl:
-                if nl.link(network.parent.name) is None:
-                    raise NotFoundError(
-                        f"parent interface {network.parent.name!r} of network {spec.name} does not exist"
-                    )
+                self._ensure_parent(nl, network)
                 nl.delete_link(src)  # a slave left by an interrupted join
-                self._create_slave(nl, src, network)
+                if nested:
+                    self._create_slave(nl, src, network)
+                else:
+                    with self._intent(op="join", network=network_name, endpoint=endpoint) as intent:
+                        self._create_slave(nl, src, network)
+                        failpoints.reached("join:slave")
+                        self.store.end_intent(intent)
             routes = [r for a in addresses for r in self.routes_for(network, a)]
             return JoinInfo(src, tuple(addresses), tuple(routes), l3=spec.mode != "l2")
+
+    def _ensure_parent(self, nl: Netlink, network: Network) -> None:
+        """A parent deleted behind our back: re-create it if it is ours (as Docker does), else say so."""
+        plan = network.parent
+        if nl.link(plan.name) is not None:
+            return
+        if not plan.driver_owned:
+            raise NotFoundError(
+                f"parent interface {plan.name!r} of network {network.spec.name} does not exist "
+                "(it is not the driver's to re-create)"
+            )
+        if plan.kind == "vlan" and plan.link is not None and nl.link(plan.link) is None:
+            raise NotFoundError(
+                f"cannot re-create parent {plan.name!r} of network {network.spec.name}: "
+                f"its base link {plan.link!r} does not exist"
+            )
+        self._make_parent(nl, plan)
+        log.warning("repaired: network %s: re-created its missing parent %s", network.spec.name, plan.name)
 
     def _create_slave(self, nl: Netlink, name: str, network: Network) -> None:
         nl.add_ipvlan(name, network.parent.name, network.spec.mode, network.spec.flag)
@@ -356,12 +448,9 @@ class Driver:
         to the host under its join-time name: only DeleteEndpoint comes after that.
         """
         self._delete_host_slave(endpoint)
-        with self.store.lock():
-            rec = self.store.get("networks", network_name)
-            if rec is None:
-                return
-            network = Network.from_json(rec)
-            if endpoint not in network.containers:
+        with self._verb(), self.store.transaction():
+            network = self.store.load("networks", network_name, Network.from_json)
+            if network is None or endpoint not in network.containers:
                 return
             self._release(network, endpoint)
             network.containers.pop(endpoint, None)
@@ -375,10 +464,10 @@ class Driver:
     # containers: a sandbox (named namespace) around one endpoint ---------------------------
 
     def get_container(self, name: str) -> Container:
-        rec = self.store.get("containers", name)
-        if rec is None:
+        container = self.store.load("containers", name, Container.from_json)
+        if container is None:
             raise NotFoundError(f"no such container: {name}")
-        return Container.from_json(rec)
+        return container
 
     def container_names(self) -> list[str]:
         return self.store.keys("containers")
@@ -390,31 +479,39 @@ class Driver:
         ip: str | None = None,
         ip6: str | None = None,
     ) -> Container:
-        """Create a container (a named namespace) on a network: create_endpoint + join + sandbox set-up."""
-        with self.store.lock():
-            self.get_network(network_name)
+        """Create a container (a named namespace) on a network: create_endpoint + join + sandbox set-up.
+
+        The records commit in one transaction at the end; until then an intent names the namespace and
+        the slave, so a run killed half-way is undone by the next verb.
+        """
+        with self._verb():
+            before = self.get_network(network_name)
             name = name or self._fresh_name()
             _check_container_name(name)
             if self.store.get("containers", name) is not None:
                 raise ConflictError(f"container name {name!r} is already in use")
             netns_name = self.config.container_prefix + name
-            undo = Undo()
-            try:
+            ns.netns_path(netns_name)  # a bad name is refused before anything is made
+            with (
+                self._intent(op="run", container=name, network=network_name, netns=netns_name) as intent,
+                _undo_on_error() as undo,
+                self.store.transaction(),
+            ):
                 addresses = self.create_endpoint(network_name, name, ip, ip6)
-                undo.push(self.delete_endpoint, network_name, name)
                 ns.create(netns_name)
-                undo.push(ns.remove, netns_name)
+                undo.callback(_logged, f"remove namespace {netns_name}", ns.remove, netns_name)
+                failpoints.reached("run:netns")
                 info = self.join(network_name, name)
-                undo.push(self.leave, network_name, name)
+                undo.callback(_logged, f"delete slave {info.src_name}", self.leave, network_name, name)
+                failpoints.reached("run:slave")
                 self._enter_sandbox(info, netns_name)
+                failpoints.reached("run:sandbox")
                 container = Container(name, secrets.token_hex(32), network_name, netns_name, tuple(addresses))
                 self.store.put("containers", name, container.to_json())
-                undo.push(self.store.delete, "containers", name)
+                undo.callback(_logged, f"rewrite hosts of {network_name}", self._write_hosts, before, None)
                 self._write_hosts(self.get_network(network_name), netns_name)
-                return container
-            except BaseException:
-                undo.run()
-                raise
+                self.store.end_intent(intent)
+            return container
 
     def _enter_sandbox(self, info: JoinInfo, netns_name: str) -> None:
         """What libnetwork does after Join: move the slave in as eth0, address it, route it."""
@@ -434,12 +531,19 @@ class Driver:
         cnl.add_address(CONTAINER_IFNAME, address, nodad=address.version == 6)
 
     def remove_container(self, name: str) -> None:
-        with self.store.lock():
+        with self._verb():
             container = self.get_container(name)
-            ns.remove(container.netns)  # takes the ipvlan slave with it
-            self.leave(container.network, name)
-            self.delete_endpoint(container.network, name)
+            with self._intent(op="rm", container=name, network=container.network, netns=container.netns) as intent:
+                self._finish_rm(container.name, container.network, container.netns, intent)
+
+    def _finish_rm(self, name: str, network: str, netns_name: str, intent: int) -> None:
+        ns.remove(netns_name)  # takes the ipvlan slave with it
+        failpoints.reached("rm:netns")
+        self.leave(network, name)
+        with self.store.transaction():
+            self.delete_endpoint(network, name)
             self.store.delete("containers", name)
+            self.store.end_intent(intent)
 
     def exec_preparer(self, name: str) -> Any:
         container = self.get_container(name)
@@ -455,12 +559,13 @@ class Driver:
     def _write_hosts(self, network: Network, new_netns: str | None) -> None:
         """One hosts file per network; each container's /etc/netns/<ns>/hosts links to it."""
         path = self._hosts_path(network.spec.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         for cname, addrs in sorted(network.containers.items()):
             lines.extend(f"{addr.split('/')[0]}\t{cname}" for addr in addrs)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o644)  # read by the container's processes through the bind mount
         os.replace(tmp, path)
         if new_netns is not None:
             link = ns.hosts_file(new_netns)
@@ -474,39 +579,107 @@ class Driver:
             if self.store.get("containers", candidate) is None:
                 return candidate
 
-    # restart -----------------------------------------------------------------------------
+    # recovery and restart ------------------------------------------------------------------
+
+    def _recover_interrupted(self) -> list[str]:
+        """Finish or undo every verb that died half-way (its intent is still there); one line each."""
+        lines: list[str] = []
+        for intent_id, intent in self.store.pending_intents():
+            try:
+                lines.append(self._recover_one(intent_id, intent))
+            except DriverError as exc:
+                lines.append(f"could not recover interrupted {intent.get('op')} ({exc}); `restore` retries it")
+        return lines
+
+    def _recover_one(self, intent_id: int, intent: dict[str, Any]) -> str:
+        op = intent.get("op")
+        if op == "network-create":
+            name, plan = str(intent["network"]), ParentPlan(**intent["parent"])
+            made = ""
+            claim = self.store.get("parents", plan.name)
+            claimed = claim is not None and self.store.get("networks", str(claim.get("network"))) is not None
+            if plan.driver_owned and not claimed:
+                with self._host() as nl:
+                    if nl.link(plan.name) is not None:
+                        self._delete_owned_parent(nl, plan)
+                        made = f": deleted the parent {plan.name} it had made"
+            self.store.end_intent(intent_id)
+            return f"network create {name} was interrupted; undone{made}"
+        if op == "network-rm":
+            name = str(intent["network"])
+            network = self.store.load("networks", name, Network.from_json)
+            if network is None:
+                self.store.end_intent(intent_id)
+                return f"network rm {name} was interrupted; nothing was left"
+            self._finish_network_rm(network, intent_id)
+            return f"network rm {name} was interrupted; finished it (parent {network.parent.name} released)"
+        if op == "run":
+            name, netns_name, network_name = str(intent["container"]), str(intent["netns"]), str(intent["network"])
+            ns.remove(netns_name)
+            self._delete_host_slave(name)
+            network = self.store.load("networks", network_name, Network.from_json)
+            if network is not None:
+                self._write_hosts(network, None)
+            self.store.end_intent(intent_id)
+            return f"run {name} was interrupted; undone: namespace {netns_name} and its slave removed"
+        if op == "rm":
+            name, netns_name, network_name = str(intent["container"]), str(intent["netns"]), str(intent["network"])
+            self._finish_rm(name, network_name, netns_name, intent_id)
+            return f"rm {name} was interrupted; finished it: namespace {netns_name} removed, addresses released"
+        if op == "join":
+            endpoint = str(intent["endpoint"])
+            self._delete_host_slave(endpoint)
+            self.store.end_intent(intent_id)
+            return f"join of endpoint {endpoint[:12]} was interrupted; its slave was removed"
+        self.store.end_intent(intent_id)
+        return f"dropped an unreadable record of an interrupted verb ({intent})"
 
     def restore(self) -> list[str]:
-        """After a restart or reboot: re-create missing driver-owned parents, report the rest."""
-        report: list[str] = []
-        with self.store.lock(), self._host() as nl:
-            for name in self.store.keys("networks"):
-                network = self.get_network(name)
-                plan = network.parent
-                if nl.link(plan.name) is not None:
-                    continue
-                if plan.kind == "vlan":
-                    assert plan.link is not None and plan.vlan_id is not None
-                    if nl.link(plan.link) is None:
-                        report.append(
-                            f"network {name}: cannot re-create {plan.name!r}: base link {plan.link!r} is missing"
-                        )
-                        continue
-                    self._make_parent(nl, plan)
-                    report.append(f"network {name}: re-created 802.1q parent {plan.name!r}")
-                elif plan.kind == "dummy":
-                    self._make_parent(nl, plan)
-                    report.append(f"network {name}: re-created dummy parent {plan.name!r}")
-                else:
-                    report.append(
-                        f"network {name}: parent {plan.name!r} is missing; it is the user's link, "
-                        "so it is not re-created"
-                    )
+        """After a crash, restart or reboot: reconcile state with the kernel, one line per repair.
+
+        Finishes or undoes interrupted verbs, re-creates missing driver-owned parents, drops parent
+        claims of networks that are gone and containers whose namespace is gone (releasing their
+        addresses). Links and namespaces the driver did not make are never touched.
+        """
+        with self.store.lock():
+            report = self._recover_interrupted()
+            networks = self.networks()
+            with self._host() as nl:
+                for network in networks:
+                    report.extend(self._restore_parent(nl, network))
+            known = {n.spec.name for n in networks}
+            for parent in self.store.keys("parents"):
+                claim = self.store.get("parents", parent) or {}
+                if claim.get("network") not in known:
+                    self.store.delete("parents", parent)
+                    report.append(f"parent {parent}: claim of missing network {claim.get('network')!r} removed")
             for cname in self.store.keys("containers"):
-                container = self.get_container(cname)
-                if not ns.exists(container.netns):
-                    report.append(f"container {cname}: namespace {container.netns!r} is gone (remove it)")
+                container = self.store.load("containers", cname, Container.from_json)
+                if container is None or ns.exists(container.netns):
+                    continue
+                with self._intent(op="rm", container=cname, network=container.network, netns=container.netns) as i:
+                    self._finish_rm(cname, container.network, container.netns, i)
+                report.append(
+                    f"container {cname}: namespace {container.netns!r} is gone; removed it, addresses released"
+                )
+            for network in self.networks():
+                self._write_hosts(network, None)
         return report
+
+    def _restore_parent(self, nl: Netlink, network: Network) -> list[str]:
+        plan, name = network.parent, network.spec.name
+        if nl.link(plan.name) is not None:
+            return []
+        if plan.kind == "vlan":
+            assert plan.link is not None and plan.vlan_id is not None
+            if nl.link(plan.link) is None:
+                return [f"network {name}: cannot re-create {plan.name!r}: base link {plan.link!r} is missing"]
+            self._make_parent(nl, plan)
+            return [f"network {name}: re-created 802.1q parent {plan.name!r}"]
+        if plan.kind == "dummy":
+            self._make_parent(nl, plan)
+            return [f"network {name}: re-created dummy parent {plan.name!r}"]
+        return [f"network {name}: parent {plan.name!r} is missing; it is the user's link, so it is not re-created"]
 
 
 def _parse_ip(value: str | None, version: int, flag: str) -> IPAddress | None:
@@ -522,8 +695,6 @@ def _parse_ip(value: str | None, version: int, flag: str) -> IPAddress | None:
 
 
 def _check_container_name(name: str) -> None:
-    import re
-
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name) or len(name) > 64:
         raise ConfigError(
             f"invalid container name {name!r}: use 2-64 of [a-zA-Z0-9_.-], starting with a letter or digit"

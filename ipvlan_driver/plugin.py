@@ -6,20 +6,25 @@ The protocol is mapped onto the same driver verbs the CLI uses.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
-import socketserver
 import stat
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import h11
+
+from . import schema
 from .driver import Driver
 from .errors import ConfigError, DriverError, NotFoundError
 from .model import IPAddress
@@ -36,6 +41,12 @@ REQUEST_ADDRESS_TYPE, GATEWAY_TYPE = "RequestAddressType", "com.docker.network.g
 ENABLE_IPV6 = "com.docker.network.enable_ipv6"
 INTERNAL = "com.docker.network.internal"
 ROUTE_CONNECTED = 1
+BACKLOG = 128
+WORKERS = 8
+MAX_CONNECTIONS = 1024
+READ_TIMEOUT_S = 10.0
+MAX_BODY = 1 << 20  # libnetwork's largest request, CreateNetwork, is a few KiB
+MAX_HEADER = 64 * 1024
 
 Body = dict[str, Any]
 
@@ -59,8 +70,11 @@ def _address(value: object) -> IPAddress | None:
         raise ConfigError(f"invalid address {value!r}") from None
 
 
-def _strip_prefix(cidr: str) -> str:
-    return str(ipaddress.ip_interface(cidr).ip)
+def _strip_prefix(cidr: str, what: str = "address") -> str:
+    try:
+        return str(ipaddress.ip_interface(cidr).ip)
+    except ValueError:
+        raise ConfigError(f"invalid {what} {cidr!r}: not an IP address") from None
 
 
 class Protocol:
@@ -112,7 +126,7 @@ class Protocol:
                     raise ConfigError(f"{key} entries need a 'Pool' string")
                 subnets.append(pool["Pool"])
                 if pool.get("Gateway"):
-                    gateways.append(_strip_prefix(str(pool["Gateway"])))
+                    gateways.append(_strip_prefix(str(pool["Gateway"]), f"{key} gateway"))
         if self.driver.store.get("networks", network_id) is not None:
             # Docker re-sends CreateNetwork for the networks it knows after its own restart
             return {}
@@ -121,8 +135,8 @@ class Protocol:
             subnets=subnets,
             gateways=gateways,
             options={str(k): str(v) for k, v in generic.items()},
-            internal=bool(options.get(INTERNAL)),
-            ipv6=bool(options.get(ENABLE_IPV6)),
+            internal=options.get(INTERNAL) is True,
+            ipv6=options.get(ENABLE_IPV6) is True,
         )
         self.driver.create_network(spec, network_id=network_id)
         return {}
@@ -209,80 +223,250 @@ class Protocol:
         return {}
 
     def handle(self, method: str, raw: bytes) -> tuple[HTTPStatus, Body]:
+        """Every request gets a well-formed reply: a result, or an error naming the method and the cause."""
         fn = self.methods.get(method)
         if fn is None:
-            return HTTPStatus.NOT_FOUND, {"Err": f"unknown method {method!r}"}
+            return HTTPStatus.NOT_FOUND, {"Err": f"unknown method {method[:80]!r}"}
         try:
             body = json.loads(raw or b"{}")
-        except ValueError as exc:
-            return HTTPStatus.BAD_REQUEST, {"Err": f"{method}: request is not JSON: {exc}"}
+        except (ValueError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            return HTTPStatus.BAD_REQUEST, self._error(method, f"request is not JSON: {why}")
         if not isinstance(body, dict):
-            return HTTPStatus.BAD_REQUEST, {"Err": f"{method}: request is not a JSON object"}
+            return HTTPStatus.BAD_REQUEST, self._error(method, "request is not a JSON object")
         try:
+            schema.validate(method, body)
             return HTTPStatus.OK, fn(body)
         except DriverError as exc:
-            if method.startswith("IpamDriver."):
-                # libnetwork reads an IPAM plugin's error from "Error" (a network driver's from "Err"):
-                # an IPAM reply with only "Err" would pass for success with an empty pool
-                return HTTPStatus.OK, {"Err": str(exc), "Error": str(exc)}
-            return HTTPStatus.OK, {"Err": str(exc)}
+            return HTTPStatus.OK, self._error(method, str(exc))
+        except Exception as exc:  # a bug must still answer, or Docker waits for its timeout
+            log.exception("%s failed", method)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, self._error(
+                method, f"internal error ({type(exc).__name__}: {exc})"
+            )
+
+    @staticmethod
+    def _error(method: str, message: str) -> Body:
+        if method.startswith("IpamDriver."):
+            # libnetwork reads an IPAM plugin's error from "Error" (a network driver's from "Err"):
+            # an IPAM reply with only "Err" would pass for success with an empty pool
+            return {"Err": message, "Error": message}
+        return {"Err": message}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: PluginServer
-    protocol_version = "HTTP/1.1"
+class PluginServer:
+    """The plugin's HTTP server on a unix socket: it always answers, whatever arrives.
 
-    def do_POST(self) -> None:  # http.server's naming
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        method = self.path.lstrip("/")
-        status, reply = self.server.protocol.handle(method, raw)
-        outcome = f"error: {reply['Err']}" if "Err" in reply else "ok"
-        ids = {k: v[:12] for k, v in _ids(raw).items()}
-        log.info("%s %s %s", method, " ".join(f"{k}={v}" for k, v in ids.items()), outcome)
-        log.debug("%s request=%s reply=%s", method, raw[:2000], reply)
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    One asyncio loop reads requests (h11 parses HTTP/1.1): thousands of idle or slow clients cost a
+    socket each, not a thread. Every read has a timeout, bodies have a size limit, and at most
+    `max_connections` are open at once (the rest get 503 at once). Verbs run on a bounded pool of
+    worker threads; they are serialised by the state lock anyway, so a few suffice.
+    """
 
-    def log_message(self, format: str, *args: Any) -> None:  # http.server's signature
-        return  # one line per request comes from do_POST instead
-
-
-def _ids(raw: bytes) -> dict[str, str]:
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    if not isinstance(body, dict):
-        return {}
-    return {k: str(body[k]) for k in ("NetworkID", "EndpointID") if isinstance(body.get(k), str)}
-
-
-class PluginServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def __init__(self, path: Path, driver: Driver) -> None:
+    def __init__(
+        self,
+        path: Path,
+        driver: Driver,
+        *,
+        workers: int = WORKERS,
+        max_connections: int = MAX_CONNECTIONS,
+        read_timeout: float = READ_TIMEOUT_S,
+        max_body: int = MAX_BODY,
+    ) -> None:
         self.protocol = Protocol(driver)
+        self.path = path
+        self.workers, self.max_connections = workers, max_connections
+        self.read_timeout, self.max_body = read_timeout, max_body
+        self._open = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._state_lock = threading.Lock()
+        self._shutdown_requested = False
+        self._stopped = threading.Event()
+        self._stopped.set()
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(os.lstat(path).st_mode):
                 _refuse_if_live(path)
                 path.unlink()
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # the socket is born 0600: only root may drive the network
         try:
-            super().__init__(str(path), _Handler)
+            self.socket.bind(str(path))
+        except OSError as exc:
+            self.socket.close()
+            raise DriverError(f"cannot serve on {path}: {exc.strerror}") from None
         finally:
             os.umask(old)
-        self.path = path
+        # Go's HTTP client dials without blocking: a short backlog refuses a burst of connects (EAGAIN)
+        self.socket.listen(BACKLOG)
+        self.socket.setblocking(False)
+
+    def serve_forever(self, handle_signals: bool = False) -> None:
+        """Serve until shutdown() (from another thread) or, with handle_signals, SIGTERM/SIGINT."""
+        self._stopped.clear()
+        try:
+            asyncio.run(self._serve(handle_signals))
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        with self._state_lock:
+            self._shutdown_requested = True  # seen by a serve_forever that has not started its loop yet
+            loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                loop.call_soon_threadsafe(stop.set)
+        self._stopped.wait(30)
 
     def server_close(self) -> None:
-        super().server_close()
+        self.socket.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    async def _serve(self, handle_signals: bool) -> None:
+        with self._state_lock:
+            if self._shutdown_requested:
+                return
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="verb") as pool:
+            self._pool = pool
+            server = await asyncio.start_unix_server(self._client, sock=self.socket, limit=MAX_HEADER)
+            try:
+                await self._stop.wait()
+            finally:
+                server.close()
+                with self._state_lock:
+                    self._loop = None
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open += 1
+        try:
+            if self._open > self.max_connections:
+                await self._send_raw(writer, 503, {"Err": "plugin busy: too many open connections, retry"})
+                return
+            await self._conversation(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away: nobody to answer
+        except Exception:
+            log.exception("connection handler failed")
+        finally:
+            self._open -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _conversation(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER)
+        while True:
+            try:
+                request = await self._read_request(conn, reader)
+            except _Refusal as refusal:
+                await self._send(conn, writer, refusal.status, {"Err": refusal.message}, close=True)
+                return
+            if request is None:
+                return
+            method, raw = request
+            assert self._loop is not None and self._pool is not None
+            status, reply = await self._loop.run_in_executor(self._pool, self._handle, method, raw)
+            await self._send(conn, writer, status, reply)
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+
+    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[str, bytes] | None:
+        method = ""
+        body = bytearray()
+        started = False
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _Refusal(400, f"malformed HTTP request: {exc}") from None
+            if event is h11.NEED_DATA:
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), self.read_timeout)
+                except TimeoutError:
+                    if not started:
+                        return None  # an idle keep-alive connection: close it quietly
+                    raise _Refusal(408, f"request not received within {self.read_timeout:g} s") from None
+                if not data and not started:
+                    return None
+                started = True
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Request):
+                started = True
+                if event.method != b"POST":
+                    raise _Refusal(405, f"method {event.method.decode(errors='replace')} not allowed: use POST")
+                method = event.target.decode(errors="replace").lstrip("/")
+                length = dict(event.headers).get(b"content-length")
+                if length is not None and int(length) > self.max_body:
+                    raise _Refusal(413, f"{method}: request body over {self.max_body} bytes")
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > self.max_body:
+                    raise _Refusal(413, f"{method}: request body over {self.max_body} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                return method, bytes(body)
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    def _handle(self, method: str, raw: bytes) -> tuple[HTTPStatus, Body]:
+        status, reply = self.protocol.handle(method, raw)
+        outcome = f"error: {reply['Err']}" if "Err" in reply else "ok"
+        ids = {k: v[:12] for k, v in _ids(raw).items()}
+        log.info("%s %s %s", method, " ".join(f"{k}={v}" for k, v in ids.items()), outcome)
+        log.debug("%s request=%s reply=%s", method, raw[:2000], reply)
+        return status, reply
+
+    async def _send(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, reply: Body, close: bool = False
+    ) -> None:
+        data = json.dumps(reply).encode()
+        headers = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data)))]
+        if close:
+            headers.append(("Connection", "close"))
+        try:
+            out = conn.send(h11.Response(status_code=int(status), headers=headers))
+            out = (out or b"") + (conn.send(h11.Data(data=data)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError:
+            await self._send_raw(writer, int(status), reply)  # the request was too broken for h11's state
+            return
+        writer.write(out)
+        await writer.drain()
+
+    @staticmethod
+    async def _send_raw(writer: asyncio.StreamWriter, status: int, reply: Body) -> None:
+        data = json.dumps(reply).encode()
+        reason = HTTPStatus(status).phrase
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {CONTENT_TYPE}\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + data)
+        await writer.drain()
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _ids(raw: bytes) -> dict[str, str]:
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {k: str(body[k]) for k in ("NetworkID", "EndpointID") if isinstance(body.get(k), str)}
 
 
 def _refuse_if_live(path: Path) -> None:

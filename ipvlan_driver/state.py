@@ -1,7 +1,16 @@
-"""Persistent driver state: one JSON record per key, written atomically, guarded by one lock.
+"""Persistent driver state: records in one SQLite database (WAL), changed in transactions.
 
-Records live in `<root>/<kind>/<key>.json`, so every lookup is by key and no operation reads
-records it does not need, however many networks and containers exist.
+Three guarantees, each with its mechanism:
+- one verb at a time: `lock()` serialises threads (a re-entrant lock) and processes (flock), for the
+  whole of a verb, so a check and the write it guards cannot interleave with another verb;
+- all or nothing: `transaction()` is one SQLite transaction (`BEGIN IMMEDIATE`); records changed
+  together commit together, and a crash at any instant leaves the old state or the new one;
+- nothing half-made in the kernel is forgotten: a verb that touches the kernel first commits an
+  *intent* naming what it is about to make or remove, and deletes it in the same transaction as its
+  result. An intent found later belongs to a verb that died; the driver finishes or undoes it.
+
+A record the driver cannot read is moved aside (the `quarantine` table) with one warning, and the
+rest of the state keeps working. The schema is versioned with `PRAGMA user_version`.
 """
 
 from __future__ import annotations
@@ -9,85 +18,347 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
-from collections.abc import Iterator
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote
+from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from .errors import StateError
 
 DEFAULT_STATE_DIR = Path("/var/lib/ipvlan-driver")
 KINDS = ("networks", "containers", "parents", "pools")  # pools: the IPAM plugin's
+DB_NAME = "state.db"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
 
 Record = dict[str, Any]
+T = TypeVar("T")
+log = logging.getLogger("ipvlan_driver.state")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL, pid INTEGER NOT NULL, started REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL,
+    reason TEXT NOT NULL, at REAL NOT NULL
+);
+"""
 
 
-def _filename(key: str) -> str:
-    # keys may hold '/' (subnets) or ':' (IPv6); quote them into one safe path component
-    return quote(key, safe="") + ".json"
+def prepare_dir(root: Path) -> Path:
+    """The state directory, made 0700 if missing; a clear error if it cannot be one."""
+    if str(root) in ("", "."):
+        raise StateError("the state directory must be named (--state-dir DIR): an empty path means the current one")
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StateError(f"state directory {root} exists and is not a directory") from None
+    except NotADirectoryError:
+        raise StateError(f"state directory {root}: a part of the path is not a directory") from None
+    except OSError as exc:
+        raise StateError(f"cannot create state directory {root}: {exc.strerror}") from None
+    if not root.is_dir():
+        raise StateError(f"state directory {root} exists and is not a directory")
+    with contextlib.suppress(PermissionError):
+        if root.stat().st_mode & 0o077:
+            root.chmod(0o700)  # networks, addresses and namespaces are root's business only
+    return root
 
 
 class StateStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._depth = 0  # verbs compose (run = create_endpoint + join): the lock is re-entrant
+        self._thread_lock = threading.RLock()
+        self._local = threading.local()
+        self._ready = False
+        self._ready_lock = threading.Lock()
 
-    def _dir(self, kind: str) -> Path:
-        if kind not in KINDS:
-            raise StateError(f"unknown state kind {kind!r}")
-        return self.root / kind
+    # connections -------------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self._open()
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        old = os.umask(0o077)  # the database, its WAL and its shared memory are born 0600
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a committed verb survives a power cut too
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state database {self.db_path} cannot be opened: {exc}") from None
+        finally:
+            os.umask(old)
+        return conn
+
+    def _open(self) -> None:
+        """Create or migrate the database once per store (under the process lock: migrations are writes)."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            prepare_dir(self.root)
+            with self._flock():
+                self._migrate()
+            self._ready = True
+
+    def _migrate(self) -> None:
+        try:
+            conn = self._connect()
+        except StateError:
+            self._move_database_aside("it cannot be opened")
+            conn = self._connect()
+        try:
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                self._move_database_aside(str(exc))
+                conn = self._connect()
+                version = 0
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"state database {self.db_path} has schema version {version}; this ipvlan-driver "
+                    f"understands versions up to {SCHEMA_VERSION}: use a newer ipvlan-driver"
+                )
+            if version < 1:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    conn.execute(statement)
+                imported = self._import_json_files(conn)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+                if imported:
+                    log.warning("state: imported %d records from the JSON files of an older release", imported)
+            for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+                with contextlib.suppress(FileNotFoundError, PermissionError):
+                    (self.root / name).chmod(0o600)
+        finally:
+            conn.close()
+
+    def _move_database_aside(self, why: str) -> None:
+        aside = self.root / f"{DB_NAME}.unreadable-{int(time.time())}"
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(str(self.db_path) + suffix, str(aside) + suffix)
+        log.warning(
+            "state: database %s is unreadable (%s): moved aside to %s; starting empty", self.db_path, why, aside
+        )
+
+    def _import_json_files(self, conn: sqlite3.Connection) -> int:
+        """Migration 0 -> 1: releases before 0.2 kept one JSON file per record under <kind>/."""
+        count = 0
+        for kind in KINDS:
+            directory = self.root / kind
+            if not directory.is_dir():
+                continue
+            for path in sorted(directory.glob("*.json")):
+                key = unquote(path.name[: -len(".json")])
+                text = path.read_text(errors="replace")
+                try:
+                    data = json.loads(text)
+                    if not isinstance(data, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError as exc:
+                    self._quarantine(conn, kind, key, text, f"unreadable JSON file {path.name}: {exc}")
+                else:
+                    conn.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (kind, key, json.dumps(data)))
+                    count += 1
+            aside = self.root / f"legacy-json-{kind}"
+            os.replace(directory, aside)
+        return count
+
+    # serialisation and transactions ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _flock(self) -> Iterator[None]:
+        old = os.umask(0o077)
+        try:
+            fh = open(self.root / "lock", "a")  # noqa: SIM115 - held for the block below
+        finally:
+            os.umask(old)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+        finally:
+            fh.close()  # closing drops the flock
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive for the whole of one driver verb, across processes (CLI calls, plugin)."""
-        if self._depth:
-            self._depth += 1
+        """Exclusive for the whole of one driver verb: one thread of this process, one process on the host.
+
+        Re-entrant within a thread (verbs compose: run = create_endpoint + join).
+        """
+        with self._thread_lock:
+            depth = getattr(self._local, "depth", 0)
+            if depth:
+                self._local.depth = depth + 1
+                try:
+                    yield
+                finally:
+                    self._local.depth -= 1
+                return
+            self._open()
+            with self._flock():
+                self._local.depth = 1
+                try:
+                    yield
+                finally:
+                    self._local.depth = 0
+
+    def lock_depth(self) -> int:
+        """How deep this thread is inside lock(): 1 in the outermost verb, 0 outside any."""
+        return int(getattr(self._local, "depth", 0))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite transaction; nested blocks join the outermost one, which commits or rolls back."""
+        conn = self._conn()
+        if getattr(self._local, "tx", 0):
+            self._local.tx += 1
             try:
                 yield
             finally:
-                self._depth -= 1
+                self._local.tx -= 1
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            self._depth = 1
-            try:
-                yield
-            finally:
-                self._depth = 0
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.tx = 1
+        try:
+            yield
+        except BaseException:
+            self._local.tx = 0
+            conn.execute("ROLLBACK")
+            raise
+        self._local.tx = 0
+        conn.execute("COMMIT")
+
+    def in_transaction(self) -> bool:
+        return bool(getattr(self._local, "tx", 0))
+
+    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn().execute(sql, args)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state database {self.db_path}: {exc}") from None
+
+    # records -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in KINDS:
+            raise StateError(f"unknown state kind {kind!r}")
 
     def get(self, kind: str, key: str) -> Record | None:
-        path = self._dir(kind) / _filename(key)
-        try:
-            with open(path) as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
+        """The record, or None; one that cannot be read is moved aside (a warning says so) and is None."""
+        self._check_kind(kind)
+        row = self._execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        if row is None:
             return None
-        except (OSError, ValueError) as exc:
-            raise StateError(f"state record {path} is unreadable: {exc}") from exc
-        if not isinstance(data, dict):
-            raise StateError(f"state record {path} is not an object")
+        try:
+            data = json.loads(row[0])
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            self.quarantine(kind, key, f"unreadable: {exc}")
+            return None
         return data
 
+    def load(self, kind: str, key: str, parse: Callable[[Record], T]) -> T | None:
+        """get() and parse; a record of the wrong shape is moved aside like an unreadable one."""
+        rec = self.get(kind, key)
+        if rec is None:
+            return None
+        try:
+            return parse(rec)
+        except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.quarantine(kind, key, f"malformed: {exc}")
+            return None
+
     def put(self, kind: str, key: str, record: Record) -> None:
-        directory = self._dir(kind)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / _filename(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(record, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        self._check_kind(kind)
+        data = json.dumps(record, sort_keys=True)
+        self._execute("INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)", (kind, key, data))
 
     def delete(self, kind: str, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self._dir(kind) / _filename(key)).unlink()
+        self._check_kind(kind)
+        self._execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
 
     def keys(self, kind: str) -> list[str]:
-        directory = self._dir(kind)
-        if not directory.is_dir():
-            return []
-        return sorted(unquote(p.name[: -len(".json")]) for p in directory.glob("*.json"))
+        self._check_kind(kind)
+        return [r[0] for r in self._execute("SELECT key FROM records WHERE kind = ? ORDER BY key", (kind,))]
+
+    def quarantine(self, kind: str, key: str, reason: str) -> None:
+        """Move one record aside so that it blocks nothing else; say so once, naming it."""
+        with self.transaction():
+            row = self._execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+            if row is None:
+                return
+            self._quarantine(self._conn(), kind, key, row[0], reason)
+            self._execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+        log.warning(
+            "state: %s record %r is %s; moved aside (see `quarantine` in %s), the rest is unaffected",
+            kind.rstrip("s"),
+            key,
+            reason,
+            self.db_path,
+        )
+
+    @staticmethod
+    def _quarantine(conn: sqlite3.Connection, kind: str, key: str, data: str, reason: str) -> None:
+        conn.execute(
+            "INSERT INTO quarantine (kind, key, data, reason, at) VALUES (?, ?, ?, ?, ?)",
+            (kind, key, data, reason, time.time()),
+        )
+
+    def quarantined(self) -> list[tuple[str, str, str]]:
+        return [(r[0], r[1], r[2]) for r in self._execute("SELECT kind, key, reason FROM quarantine ORDER BY id")]
+
+    # intents: what a verb is about to do in the kernel -----------------------------------------
+
+    def begin_intent(self, intent: Record) -> int:
+        """Commit, before any kernel change, what a verb is about to make or remove."""
+        if self.in_transaction():
+            raise StateError("an intent must be committed before the verb's transaction starts")
+        cur = self._execute(
+            "INSERT INTO intents (data, pid, started) VALUES (?, ?, ?)",
+            (json.dumps(intent, sort_keys=True), os.getpid(), time.time()),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def end_intent(self, intent_id: int) -> None:
+        """Inside the verb's final transaction: the intent goes with the result it promised."""
+        self._execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    def pending_intents(self) -> list[tuple[int, Record]]:
+        rows = self._execute("SELECT id, data FROM intents ORDER BY id").fetchall()
+        out: list[tuple[int, Record]] = []
+        for intent_id, data in rows:
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = {"op": "unreadable", "data": data}
+            out.append((int(intent_id), parsed if isinstance(parsed, dict) else {"op": "unreadable"}))
+        return out
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
