@@ -128,6 +128,8 @@ def parse_subnet(text: str) -> IPNetwork:
         raise ConfigError(f"invalid subnet {text!r}: not an IPv4 or IPv6 network") from None
     if loose.network_address != ipaddress.ip_interface(text).ip:
         raise ConfigError(f"invalid subnet {text}: host bits set; did you mean {loose}?")
+    if loose.prefixlen == 0:
+        raise ConfigError(f"invalid subnet {loose}: it covers every address (the default route), not a network")
     if loose.prefixlen > _MAX_PREFIX[loose.version]:
         raise ConfigError(
             f"invalid subnet {loose}: too small for a gateway and a container "
