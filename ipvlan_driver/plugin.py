@@ -348,10 +348,13 @@ class PluginServer:
         self._open += 1
         try:
             if self._open > self.max_connections:
+                # read what the client sent first: closing on unread data would reset, not answer, it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 1.0)
                 await self._send_raw(writer, 503, {"Err": "plugin busy: too many open connections, retry"})
                 return
             await self._conversation(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away: nobody to answer
         except Exception:
             log.exception("connection handler failed")

@@ -260,7 +260,9 @@ def test_future_version_state_is_refused_and_kept(lab: Lab, tmp_path: Path) -> N
 
 def test_corrupt_record_blocks_no_other_network(lab: Lab, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     state = tmp_path / "corrupt"
-    assert _cli(lab, "network", "create", "--subnet=10.80.0.0/24", "-o", "parent=eth0", "good", state=str(state))[0] == 0
+    assert (
+        _cli(lab, "network", "create", "--subnet=10.80.0.0/24", "-o", "parent=eth0", "good", state=str(state))[0] == 0
+    )
     with contextlib.closing(sqlite3.connect(state / DB_NAME)) as conn, conn:
         conn.execute("INSERT INTO records VALUES ('networks', 'torn', '{\"name\": \"to')")
         conn.execute("INSERT INTO records VALUES ('networks', 'shape', '{\"name\": 5}')")
@@ -311,13 +313,23 @@ PLUGIN_CASES: list[tuple[str, str, Any, str]] = [
     ("pool-int", CN, {"NetworkID": "n2", "IPv4Data": [{"Pool": 5}]}, "IPv4Data[0].Pool"),
     ("pool-missing", CN, {"NetworkID": "n2", "IPv4Data": [{"Gateway": "10.9.0.1/24"}]}, "Pool"),
     ("pool-host-bits", CN, _create_body("n3", "10.1.100.0/16"), "10.1.0.0/16"),
-    ("gateway-garbage", CN, {"NetworkID": "n1", "IPv4Data": [{"Pool": "10.9.0.0/24", "Gateway": "garbage"}]}, "garbage"),
+    (
+        "gateway-garbage",
+        CN,
+        {"NetworkID": "n1", "IPv4Data": [{"Pool": "10.9.0.0/24", "Gateway": "garbage"}]},
+        "garbage",
+    ),
     ("gateway-int", CN, {"NetworkID": "n1", "IPv4Data": [{"Pool": "10.9.0.0/24", "Gateway": 5}]}, "Gateway"),
     ("mode-l9", CN, _create_body("n4", "10.9.0.0/24", ipvlan_mode="l9"), "l9"),
     ("parent-loopback", CN, _create_body("n4", "10.9.0.0/24", parent="lo"), "loopback"),
     ("unknown-option", CN, _create_body("n4", "10.9.0.0/24", frobnicate="1"), "frobnicate"),
     ("pool-of-another-network", CN, _create_body("n5", "10.61.0.0/24", parent="eth1"), "10.61.0.0/24"),
-    ("endpoint-unknown-network", CE, {"NetworkID": "zz", "EndpointID": "e", "Interface": {"Address": "1.2.3.4/24"}}, "zz"),
+    (
+        "endpoint-unknown-network",
+        CE,
+        {"NetworkID": "zz", "EndpointID": "e", "Interface": {"Address": "1.2.3.4/24"}},
+        "zz",
+    ),
     ("interface-string", CE, {"NetworkID": PNET, "EndpointID": "e", "Interface": "x"}, "Interface"),
     ("address-list", CE, {"NetworkID": "n3", "EndpointID": "e", "Interface": {"Address": ["x"]}}, "Address"),
     ("address-int", CE, {"NetworkID": PNET, "EndpointID": "e", "Interface": {"Address": 167772161}}, "Address"),
@@ -385,10 +397,15 @@ HTTP_CASES: list[tuple[str, bytes, int, str]] = [
     ),
     ("get-method", b"GET /Plugin.Activate HTTP/1.1\r\nHost: p\r\n\r\n", 405, "POST"),
     ("not-http", b"HELLO THERE\r\n\r\n", 400, "malformed HTTP"),
-    ("unknown-method", b"POST /NetworkDriver.Teleport HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n\r\n{}", 404, "Teleport"),
+    (
+        "unknown-method",
+        b"POST /NetworkDriver.Teleport HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n\r\n{}",
+        404,
+        "Teleport",
+    ),
     (
         "half-sent-body",
-        b"POST /NetworkDriver.CreateNetwork HTTP/1.1\r\nHost: p\r\nContent-Length: 100\r\n\r\n{\"Netw",
+        b'POST /NetworkDriver.CreateNetwork HTTP/1.1\r\nHost: p\r\nContent-Length: 100\r\n\r\n{"Netw',
         408,
         "not received",
     ),

@@ -128,9 +128,7 @@ def test_lock_is_reentrant_within_a_thread(tmp_path: Path) -> None:
     assert store.get("networks", "n") == {"ok": True}
 
 
-def test_unreadable_record_is_moved_aside_and_blocks_nothing(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unreadable_record_is_moved_aside_and_blocks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = StateStore(tmp_path)
     store.put("networks", "good", {"name": "good"})
     store.put("networks", "bad", {"name": "bad"})
