@@ -6,15 +6,24 @@ proves the suite fails every one of them, naming the documented example that cau
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import ipaddress
+import json
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
 from conformance.backends.native import NativeBackend
 from ipvlan_driver import driver as drv
 from ipvlan_driver.model import IPInterface, IPNetwork, ParentPlan
 from ipvlan_driver.netlink import Netlink
+
+T = TypeVar("T")
 
 
 class L3GatewayRoute(drv.Driver):
@@ -126,6 +135,112 @@ class ParentShared(drv.Driver):
         return None
 
 
+class LegacyStateStore:
+    """a8b8e6e's store: JSON files, a re-entry depth shared by every thread, temp files named by pid.
+
+    A second thread sees depth > 0 and skips flock; there are no transactions and no intents.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._depth = 0
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / kind / (quote(key, safe="") + ".json")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def lock_depth(self) -> int:
+        return self._depth
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        try:
+            with open(self._path(kind, key)) as fh:
+                data: dict[str, Any] = json.load(fh)
+                return data
+        except FileNotFoundError:
+            return None
+
+    def load(self, kind: str, key: str, parse: Callable[[dict[str, Any]], T]) -> T | None:
+        rec = self.get(kind, key)
+        return None if rec is None else parse(rec)
+
+    def put(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        path = self._path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(record, fh)
+        os.replace(tmp, path)
+
+    def delete(self, kind: str, key: str) -> None:
+        self._path(kind, key).unlink(missing_ok=True)
+
+    def keys(self, kind: str) -> list[str]:
+        directory = self.root / kind
+        return sorted(unquote(p.name[:-5]) for p in directory.glob("*.json")) if directory.is_dir() else []
+
+    def begin_intent(self, intent: dict[str, Any]) -> int:
+        return 0
+
+    def end_intent(self, intent_id: int) -> None:
+        return None
+
+    def pending_intents(self) -> list[tuple[int, dict[str, Any]]]:
+        return []
+
+
+class LegacyState(drv.Driver):
+    """The driver on a8b8e6e's state store: concurrent verbs lose records and hand out addresses twice."""
+
+    def __init__(self, config: drv.DriverConfig | None = None) -> None:
+        super().__init__(config)
+        self.store = LegacyStateStore(self.config.state_dir)  # type: ignore[assignment]
+
+
+class RestoreForgetsContainers(drv.Driver):
+    """A restart reconciles too eagerly: running containers' addresses are released and handed out again."""
+
+    def restore(self) -> list[str]:
+        lines = super().restore()
+        with self.store.lock(), self.store.transaction():
+            for network in self.networks():
+                for endpoint in list(network.containers):
+                    self._release(network, endpoint)
+                network.containers.clear()
+                self.store.put("networks", network.spec.name, network.to_json())
+        return lines
+
+
+class ParentCrash(drv.Driver):
+    """A parent deleted behind the driver's back makes the next run crash instead of refusing or repairing."""
+
+    def _ensure_parent(self, nl: Netlink, network: drv.Network) -> None:
+        if nl.link(network.parent.name) is None:
+            raise RuntimeError(f"unexpected: {network.parent.name} vanished")
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -154,6 +269,9 @@ MUTANTS = [
     ),
     Mutant("default_pool_ignores_host", DefaultPoolIgnoresHost, "isolated3 and addresses", "isolated3-cid3-addresses"),
     Mutant("parent_shared", ParentShared, "ipvlan20 and second-network", "ipvlan20-second-network-on-parent-refused"),
+    Mutant("legacy_state_store", LegacyState, "resilience and l2-concurrent", "resilience-l2-concurrent-runs"),
+    Mutant("restore_forgets_containers", RestoreForgetsContainers, "resilience-driver", "resilience-driver-restart"),
+    Mutant("parent_crash", ParentCrash, "resilience-parent", "resilience-parent-deleted-behind-driver"),
 ]
 
 

@@ -189,7 +189,7 @@ _json = st.recursive(
 )
 _field_names = sorted({k for fields in SCHEMAS.values() for k in fields} | {"Gateway", "Pool", "Interface"})
 _bodies = st.dictionaries(st.sampled_from(_field_names) | st.text(max_size=10), _json, max_size=6)
-_methods = st.sampled_from(sorted(SCHEMAS) + ["Plugin.Activate", "NetworkDriver.GetCapabilities", "No.Such"])
+_methods = st.sampled_from([*sorted(SCHEMAS), "Plugin.Activate", "NetworkDriver.GetCapabilities", "No.Such"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

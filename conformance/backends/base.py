@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ipvlan_driver import __version__
 
@@ -59,6 +59,29 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Remove whatever is left (containers, then networks); called in the topology's finally."""
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    """The driver can be restarted with containers running (our plugin process, dockerd...)."""
+
+    def restart_driver(self) -> None: ...
+
+
+@runtime_checkable
+class Killable(Protocol):
+    """The driver can be killed half-way through a run; the backend restarts it and rolls back."""
+
+    def run_killed(self, req: ContainerRequest) -> Attached:
+        """Start `req`, kill the driver mid-way, restart it; raise BackendRefused as the run failed."""
+        ...
+
+
+@runtime_checkable
+class Listable(Protocol):
+    """The driver (or its engine) can list a network's containers (`docker network inspect`)."""
+
+    def network_members(self, network: str) -> set[str]: ...
 
 
 # Optional, on the factory (see DockerBackend): `supported(options) -> frozenset[str]` (capabilities that

@@ -316,6 +316,10 @@ class DockerBackend:
         found = DAEMON.docker("network", "inspect", "-f", "{{.Id}}", name, check=False)
         return found.stdout.strip() or None if found.returncode == 0 else None
 
+    def network_members(self, network: str) -> set[str]:
+        out = DAEMON.docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", network)
+        return set(out.stdout.split())
+
     def run(self, req: ContainerRequest) -> Attached:
         # no AppArmor profile loader in a minimal VM: the network is what is under test, not confinement
         args = [

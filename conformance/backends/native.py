@@ -16,7 +16,7 @@ from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_v
 
 class NativeBackend:
     name = "native"
-    capabilities = ALL_CAPABILITIES
+    capabilities = ALL_CAPABILITIES | {"restart"}
 
     @staticmethod
     def describe(options: Mapping[str, Any]) -> dict[str, str]:
@@ -26,9 +26,18 @@ class NativeBackend:
 
     def __init__(self, host: HostContext) -> None:
         self.host = host
-        self.driver = self.driver_factory(
-            DriverConfig(state_dir=host.workdir / "state", host_netns=host.netns, container_prefix=host.prefix)
+        self.config = DriverConfig(
+            state_dir=host.workdir / "state", host_netns=host.netns, container_prefix=host.prefix
         )
+        self.driver = self.driver_factory(self.config)
+
+    def restart_driver(self) -> None:
+        """A new process would have nothing but the state on disk: a fresh driver on the same state."""
+        self.driver = self.driver_factory(self.config)
+        self.driver.restore()
+
+    def network_members(self, network: str) -> set[str]:
+        return set(self.driver.get_network(network).containers)
 
     def create_network(self, req: NetworkRequest) -> None:
         try:

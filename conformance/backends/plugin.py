@@ -71,7 +71,7 @@ class _Sandbox:
 
 class PluginBackend:
     name = "plugin"
-    capabilities = ALL_CAPABILITIES
+    capabilities = ALL_CAPABILITIES | {"restart", "kill"}
 
     @staticmethod
     def describe(options: Mapping[str, Any]) -> dict[str, str]:
@@ -85,16 +85,70 @@ class PluginBackend:
         self.sandboxes: dict[str, _Sandbox] = {}
         self._server: PluginServer | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        command = host.options.get("plugin_command")
+        # libnetwork's own bookkeeping (IPAM, names) is serialised; the plugin sees calls concurrently
+        self._lock = threading.RLock()
+        self._start_plugin()
+
+    def _start_plugin(self) -> None:
+        command = self.host.options.get("plugin_command")
         if command:
             self._spawn(str(command))
         else:
             driver = Driver(
-                DriverConfig(state_dir=host.workdir / "state", host_netns=host.netns, container_prefix=host.prefix)
+                DriverConfig(
+                    state_dir=self.host.workdir / "state", host_netns=self.host.netns, container_prefix=self.host.prefix
+                )
             )
             self._server = PluginServer(self.socket, driver)
             threading.Thread(target=self._server.serve_forever, name="plugin", daemon=True).start()
         self._handshake()
+
+    def _stop_plugin(self, kill: bool = False) -> None:
+        """Stop the plugin as a crash would (kill: SIGKILL) or as its service manager would (SIGTERM)."""
+        if self._server is not None:
+            # in-process there is nothing to kill: stopping between two requests is what a crash leaves
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._proc is not None:
+            if kill:
+                self._proc.kill()
+            else:
+                self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+            with contextlib.suppress(FileNotFoundError):
+                self.socket.unlink()  # a killed plugin leaves its socket
+
+    def restart_driver(self) -> None:
+        """The plugin restarts; libnetwork's side (networks, endpoints, sandboxes) lives on, as in Docker."""
+        self._stop_plugin()
+        self._start_plugin()
+
+    def run_killed(self, req: ContainerRequest) -> Attached:
+        """CreateEndpoint and Join answered, then the plugin dies before the sandbox is set up. Docker then
+        fails the run: once the plugin is back, Leave and DeleteEndpoint, as libnetwork's rollback does."""
+        net = self.networks[req.network]
+        with self._lock:
+            addrs = [net.ipam.allocate(req.name, 4)]
+        endpoint = secrets.token_hex(32)
+        ids = {"NetworkID": net.id, "EndpointID": endpoint}
+        try:
+            iface = {"Address": str(addrs[0]), "MacAddress": ""}
+            self.call("NetworkDriver.CreateEndpoint", {**ids, "Interface": iface, "Options": {}})
+            self.call("NetworkDriver.Join", {**ids, "SandboxKey": "/var/run/docker/netns/killed", "Options": {}})
+            self._stop_plugin(kill=True)
+            self._start_plugin()
+            self.call("NetworkDriver.Leave", ids)
+            self.call("NetworkDriver.DeleteEndpoint", ids)
+        finally:
+            with self._lock:
+                net.ipam.release(req.name)
+        raise BackendRefused(f"run {req.name}: the plugin was killed after Join; the run was rolled back")
 
     # the plugin process ------------------------------------------------------------------
 
@@ -156,6 +210,10 @@ class PluginBackend:
         return taken + [p.subnet for n in self.networks.values() for p in n.ipam.pools]
 
     def create_network(self, req: NetworkRequest) -> None:
+        with self._lock:
+            self._create_network(req)
+
+    def _create_network(self, req: NetworkRequest) -> None:
         if req.name in self.networks:
             raise BackendRefused(f"network with name {req.name} already exists")
         try:
@@ -204,11 +262,11 @@ class PluginBackend:
         self.call("NetworkDriver.DeleteNetwork", {"NetworkID": net.id})
         del self.networks[name]
 
-    def run(self, req: ContainerRequest) -> Attached:
+    def _allocate(self, req: ContainerRequest) -> tuple[_Net, list[IPInterface]]:
         net = self.networks.get(req.network)
         if net is None:
             raise BackendRefused(f"network {req.network} not found")
-        if req.name in self.sandboxes:
+        if req.name in self.sandboxes or req.name in net.endpoints:
             raise BackendRefused(f"container name {req.name} is already in use")
         try:
             addrs = [net.ipam.allocate(req.name, 4, ipaddress.ip_address(req.ip) if req.ip else None)]
@@ -219,11 +277,22 @@ class PluginBackend:
         except (DriverError, ValueError) as exc:
             net.ipam.release(req.name)
             raise BackendRefused(str(exc)) from exc
+        net.endpoints[req.name] = ""  # the name is taken while the run is under way
+        return net, addrs
+
+    def _release(self, net: _Net, name: str) -> None:
+        with self._lock:
+            net.ipam.release(name)
+            net.endpoints.pop(name, None)
+
+    def run(self, req: ContainerRequest) -> Attached:
+        with self._lock:
+            net, addrs = self._allocate(req)
         endpoint = secrets.token_hex(32)
         netns_name = self.host.prefix + req.name
         undo = contextlib.ExitStack()
         try:
-            undo.callback(net.ipam.release, req.name)
+            undo.callback(self._release, net, req.name)
             iface: dict[str, str] = {"Address": str(addrs[0]), "MacAddress": ""}
             if len(addrs) > 1:
                 iface["AddressIPv6"] = str(addrs[1])
@@ -256,9 +325,10 @@ class PluginBackend:
         except BaseException:
             undo.close()
             raise
-        net.endpoints[req.name] = endpoint
-        self.sandboxes[req.name] = _Sandbox(req.name, req.network, endpoint, netns_name, [str(a) for a in addrs])
-        self._write_hosts(req.network)
+        with self._lock:
+            net.endpoints[req.name] = endpoint
+            self.sandboxes[req.name] = _Sandbox(req.name, req.network, endpoint, netns_name, [str(a) for a in addrs])
+            self._write_hosts(req.network)
         return Attached(req.name, netns_name)
 
     def _configure_sandbox(self, join: dict[str, Any], netns_name: str, addrs: list[IPInterface]) -> None:
@@ -318,7 +388,8 @@ class PluginBackend:
             self.call(method, body)
 
     def remove(self, name: str) -> None:
-        box = self.sandboxes.pop(name, None)
+        with self._lock:
+            box = self.sandboxes.pop(name, None)
         if box is None:
             raise BackendRefused(f"no such container: {name}")
         net = self.networks[box.network]
@@ -327,9 +398,10 @@ class PluginBackend:
         ns.remove(box.netns)
         self.call("NetworkDriver.Leave", ids)
         self.call("NetworkDriver.DeleteEndpoint", ids)
-        net.ipam.release(name)
-        net.endpoints.pop(name, None)
-        self._write_hosts(box.network)
+        with self._lock:
+            net.ipam.release(name)
+            net.endpoints.pop(name, None)
+            self._write_hosts(box.network)
 
     def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
         box = self.sandboxes[name]
@@ -349,13 +421,4 @@ class PluginBackend:
             for name in list(self.networks):
                 self.remove_network(name)
         finally:
-            if self._server is not None:
-                self._server.shutdown()
-                self._server.server_close()
-            if self._proc is not None:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
+            self._stop_plugin()
