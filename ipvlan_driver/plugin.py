@@ -281,6 +281,7 @@ class PluginServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._clients: set[asyncio.Task[None]] = set()
         self._state_lock = threading.Lock()
         self._shutdown_requested = False
         self._stopped = threading.Event()
@@ -341,11 +342,17 @@ class PluginServer:
                 await self._stop.wait()
             finally:
                 server.close()
+                for task in list(self._clients):
+                    task.cancel()
+                await asyncio.gather(*self._clients, return_exceptions=True)
                 with self._state_lock:
                     self._loop = None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             if self._open > self.max_connections:
                 # read what the client sent first: closing on unread data would reset, not answer, it
@@ -358,8 +365,12 @@ class PluginServer:
             pass  # the client went away: nobody to answer
         except Exception:
             log.exception("connection handler failed")
+        except asyncio.CancelledError:
+            pass  # the server is stopping
         finally:
             self._open -= 1
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
