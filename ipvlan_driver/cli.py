@@ -266,7 +266,12 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .plugin import PluginServer, socket_path
+    import signal
+
+    from .plugin import STOP_SIGNALS, PluginServer, socket_path
+
+    # held until the server's loop handles them: a SIGTERM right after the socket appears still stops it cleanly
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"

@@ -47,6 +47,7 @@ MAX_CONNECTIONS = 1024
 READ_TIMEOUT_S = 10.0
 MAX_BODY = 1 << 20  # libnetwork's largest request, CreateNetwork, is a few KiB
 MAX_HEADER = 64 * 1024
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 Body = dict[str, Any]
 
@@ -282,6 +283,8 @@ class PluginServer:
         self._stop: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._unadopted: set[socket.socket] = set()  # accepted, handler not started yet
         self._state_lock = threading.Lock()
         self._shutdown_requested = False
         self._stopped = threading.Event()
@@ -333,27 +336,71 @@ class PluginServer:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
         if handle_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in STOP_SIGNALS:
                 self._loop.add_signal_handler(sig, self._stop.set)
+            # `serve` blocked them before the socket existed: one sent since is delivered now
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="verb") as pool:
             self._pool = pool
-            server = await asyncio.start_unix_server(self._client, sock=self.socket, limit=MAX_HEADER)
+            # accepting by a reader callback, not asyncio.Server or sock_accept: in 3.11 both can leak a
+            # socket accepted just as they are closed or cancelled
+            self._loop.add_reader(self.socket.fileno(), self._accept)
             try:
                 await self._stop.wait()
             finally:
-                server.close()
-                for task in list(self._clients):
-                    task.cancel()
-                await asyncio.gather(*self._clients, return_exceptions=True)
+                self._stopping = True
+                self._loop.remove_reader(self.socket.fileno())
+                await self._drain()
                 with self._state_lock:
                     self._loop = None
 
+    async def _drain(self) -> None:
+        """Close every connection: none may outlive the loop (each would leak its socket)."""
+        for _ in range(3):  # accepted connections start their handlers, which see _stopping and close
+            await asyncio.sleep(0)
+        for _ in range(100):
+            handlers = list(self._clients)
+            if not handlers:
+                break
+            for task in handlers:
+                task.cancel()  # all have started: a cancel lands in an await, inside try/finally
+            await asyncio.gather(*handlers, return_exceptions=True)
+        for conn in list(self._unadopted):
+            conn.close()
+        for _ in range(3):  # closed transports release their sockets in callbacks of later rounds
+            await asyncio.sleep(0.01)
+
+    def _accept(self) -> None:
+        """Take every connection waiting in the backlog; each gets a handler task."""
+        assert self._loop is not None
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: leave the rest queued, say so
+                log.warning("accept failed: %s", exc)
+                return
+            conn.setblocking(False)
+            self._unadopted.add(conn)
+            task = self._loop.create_task(self._adopt(conn))
+            self._clients.add(task)
+            task.add_done_callback(self._clients.discard)
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        self._unadopted.discard(conn)
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=MAX_HEADER)
+        except BaseException:
+            conn.close()
+            raise
+        await self._client(reader, writer)
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open += 1
-        task = asyncio.current_task()
-        if task is not None:
-            self._clients.add(task)
         try:
+            if self._stopping:
+                return
             if self._open > self.max_connections:
                 # read what the client sent first: closing on unread data would reset, not answer, it
                 with contextlib.suppress(TimeoutError):
@@ -369,8 +416,6 @@ class PluginServer:
             pass  # the server is stopping
         finally:
             self._open -= 1
-            if task is not None:
-                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,8 @@ from ipvlan_driver import cli
 from ipvlan_driver import netns as ns
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.netlink import Netlink
-from ipvlan_driver.plugin import PluginServer
 from ipvlan_driver.state import DB_NAME, SCHEMA_VERSION
+from tests.hosts import docker_host, serving
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 BASE_SUBNET = "10.50.0.0/24"
@@ -59,30 +58,14 @@ def _dump(state: Path) -> list[Any]:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("bad")
-    host = f"tbad{os.getpid()}"
-    ns.create(host)
-    try:
-        with Netlink(host) as nl:
-            for name, peer in (("eth0", "peer0"), ("eth1", "peer1")):
-                nl.add_veth(name, peer)
-                nl.set_up(name)
-        the_lab = Lab(host, tmp / "state", f"tbad{os.getpid()}c-", tmp / "plugin.sock")
+    with docker_host(f"tbad{os.getpid()}", ("eth0", "eth1")) as host:
+        the_lab = Lab(host, tmp / "state", f"{host}c-", tmp / "plugin.sock")
         assert _cli(the_lab, "network", "create", f"--subnet={BASE_SUBNET}", "-o", "parent=eth1", "base")[0] == 0
         driver = Driver(DriverConfig(state_dir=tmp / "plugin-state", host_netns=host, container_prefix=the_lab.prefix))
-        server = PluginServer(the_lab.sock, driver, read_timeout=1.0, max_body=512 * 1024)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(the_lab.sock, driver, read_timeout=1.0, max_body=512 * 1024):
             _post(the_lab, "IpamDriver.RequestPool", {"Pool": "10.60.0.0/24", "AddressSpace": "LocalIpvlan"})
             _post(the_lab, "NetworkDriver.CreateNetwork", _create_body("p" * 64, "10.61.0.0/24"))
             yield the_lab
-        finally:
-            server.shutdown()
-            server.server_close()
-    finally:
-        for name in ns.list_names():
-            if name.startswith(f"tbad{os.getpid()}"):
-                ns.remove(name)
 
 
 def _cli(lab: Lab, *argv: str, state: str | None = None) -> tuple[int, str]:

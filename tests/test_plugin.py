@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from ipvlan_driver import netns as ns
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.netlink import Netlink
-from ipvlan_driver.plugin import PluginServer
+from tests.hosts import docker_host, serving
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 NET = "a" * 64
@@ -52,23 +51,10 @@ class Client:
 
 @pytest.fixture
 def plugin(tmp_path: Path) -> Iterator[Client]:
-    host = f"tplug{os.getpid()}"
-    ns.create(host)
-    try:
-        with Netlink(host) as nl:
-            nl.add_veth("eth0", "peer0")
-            nl.set_up("eth0")
+    with docker_host(f"tplug{os.getpid()}") as host:
         driver = Driver(DriverConfig(state_dir=tmp_path / "state", host_netns=host, container_prefix="tplugc-"))
-        server = PluginServer(tmp_path / "p.sock", driver)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(tmp_path / "p.sock", driver):
             yield Client(tmp_path / "p.sock")
-        finally:
-            server.shutdown()
-            server.server_close()
-    finally:
-        ns.remove(host)
 
 
 def _create(client: Client, **extra: Any) -> Any:

@@ -20,13 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipvlan_driver import netns as ns
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.errors import DriverError
-from ipvlan_driver.netlink import Netlink
 from ipvlan_driver.options import network_spec, parse_opt_pairs
 from ipvlan_driver.plugin import PluginServer
 from ipvlan_driver.schema import SCHEMAS
+from tests.hosts import docker_host, serving
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 T = TypeVar("T")
@@ -41,7 +40,7 @@ class Served:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(self.path))
+            _connect(sock, self.path)
             sock.sendall(
                 f"POST /{method} HTTP/1.1\r\nHost: p\r\nContent-Length: {len(raw)}\r\n"
                 f"Connection: close\r\n\r\n".encode()
@@ -54,25 +53,23 @@ class Served:
         return int(head.split()[1]), json.loads(payload)
 
 
+def _connect(sock: socket.socket, path: Path) -> None:
+    """A full backlog says EAGAIN until the server has accepted what is queued: retry, as a dialer does."""
+    for _ in range(500):
+        try:
+            sock.connect(str(path))
+            return
+        except BlockingIOError:
+            time.sleep(0.01)
+    sock.connect(str(path))
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    host = f"tload{os.getpid()}"
-    ns.create(host)
-    try:
-        with Netlink(host) as nl:
-            nl.add_veth("eth0", "peer0")
-            nl.set_up("eth0")
+    with docker_host(f"tload{os.getpid()}") as host:
         driver = Driver(DriverConfig(state_dir=tmp_path / "state", host_netns=host, container_prefix="tloadc-"))
-        server = PluginServer(tmp_path / "p.sock", driver, read_timeout=2.0)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(tmp_path / "p.sock", driver, read_timeout=2.0) as server:
             yield Served(tmp_path / "p.sock", server, driver)
-        finally:
-            server.shutdown()
-            server.server_close()
-    finally:
-        ns.remove(host)
 
 
 def _parallel(n: int, fn: Callable[[int], T]) -> list[T]:
@@ -144,12 +141,7 @@ def test_idle_clients_cost_no_threads_and_real_requests_still_pass(served: Serve
         for _ in range(1100):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             idle.append(s)
-            for _ in range(500):  # a full backlog says EAGAIN until the server has accepted the last ones
-                try:
-                    s.connect(str(served.path))
-                    break
-                except BlockingIOError:
-                    time.sleep(0.01)
+            _connect(s, served.path)
         started = time.monotonic()
         status, reply = served.post("Plugin.Activate", {}, timeout=10)
         took = time.monotonic() - started
