@@ -549,6 +549,8 @@ class Driver:
         container = self.get_container(name)
         if not ns.exists(container.netns):
             raise NotFoundError(f"container {name}: namespace {container.netns!r} is gone")
+        if not ns.is_namespace(container.netns):
+            raise NotFoundError(f"container {name}: {ns.netns_path(container.netns)} is not a network namespace")
         return ns.exec_preparer(container.netns)
 
     # names -------------------------------------------------------------------------------

@@ -62,6 +62,11 @@ def exists(name: str) -> bool:
     return netns_path(name).exists()
 
 
+def is_namespace(name: str) -> bool:
+    """A name under /run/netns that really is a namespace (a bind mount), not a stray plain file."""
+    return os.path.ismount(netns_path(name))
+
+
 def list_names() -> list[str]:
     try:
         return sorted(os.listdir(NETNS_RUN_DIR))
@@ -133,9 +138,11 @@ def remove(name: str) -> None:
         path.unlink()
     etc = NETNS_ETC_DIR / name
     if etc.is_dir():
-        for child in etc.iterdir():
-            child.unlink()
-        etc.rmdir()
+        hosts = etc / "hosts"
+        if hosts.is_symlink() or hosts.is_file():
+            hosts.unlink()  # ours; anything else a user put there stays, and so does the directory then
+        with contextlib.suppress(OSError):
+            etc.rmdir()
 
 
 @contextlib.contextmanager

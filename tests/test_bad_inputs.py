@@ -263,6 +263,40 @@ def test_corrupt_record_blocks_no_other_network(lab: Lab, tmp_path: Path, caplog
     assert "Traceback" not in err.getvalue()
 
 
+def _fake_container(lab: Lab, name: str) -> str:
+    """A container record whose namespace path is a plain file (what a user's mistake leaves)."""
+    netns_name = lab.prefix + name
+    with contextlib.closing(sqlite3.connect(lab.state / DB_NAME)) as conn, conn:
+        rec = {"name": name, "id": "f" * 64, "network": "gone", "netns": netns_name, "addresses": []}
+        conn.execute("INSERT INTO records VALUES ('containers', ?, ?)", (name, json.dumps(rec)))
+    ns.netns_path(netns_name).write_text("")
+    return netns_name
+
+
+def test_exec_into_a_plain_file_is_refused(lab: Lab) -> None:
+    netns_name = _fake_container(lab, "plainfile")
+    try:
+        code, err = _cli(lab, "exec", "plainfile", "true")
+        assert code == 1 and "is not a network namespace" in err and "Traceback" not in err, err
+    finally:
+        assert _cli(lab, "rm", "plainfile")[0] == 0
+    assert not ns.netns_path(netns_name).exists()
+
+
+def test_rm_keeps_a_users_files_in_etc_netns(lab: Lab) -> None:
+    netns_name = _fake_container(lab, "etcdir")
+    keep = ns.NETNS_ETC_DIR / netns_name / "mine"
+    keep.mkdir(parents=True)
+    try:
+        code, err = _cli(lab, "rm", "etcdir")
+        assert code == 0, err
+        assert _cli(lab, "rm", "etcdir")[0] == 1, "the record went with the namespace"
+        assert keep.is_dir(), "a directory the user made is not removed"
+    finally:
+        keep.rmdir()
+        keep.parent.rmdir()
+
+
 # --- the plugin socket -------------------------------------------------------------------------
 
 CN, CE = "NetworkDriver.CreateNetwork", "NetworkDriver.CreateEndpoint"
