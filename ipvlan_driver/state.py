@@ -91,8 +91,7 @@ class StateStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            self._open()
-            conn = self._connect()
+            conn = self._open()
             self._local.conn = conn
         return conn
 
@@ -108,15 +107,36 @@ class StateStore:
             os.umask(old)
         return conn
 
-    def _open(self) -> None:
-        """Create or migrate the database once per store (under the process lock: migrations are writes)."""
+    def _open(self) -> sqlite3.Connection:
+        """A connection for this thread; the first one creates or migrates the database (under the
+        process lock: migrations are writes). A current database costs one connection and no lock:
+        under emulation every command's start-up counts."""
         with self._ready_lock:
             if self._ready:
-                return
+                return self._connect()
             prepare_dir(self.root)
-            with self._flock():
-                self._migrate()
+            conn = self._current_connection()
+            if conn is None:
+                with self._flock():
+                    self._migrate()
+                conn = self._connect()
             self._ready = True
+            return conn
+
+    def _current_connection(self) -> sqlite3.Connection | None:
+        if not self.db_path.exists():
+            return None
+        try:
+            conn = self._connect()
+        except StateError:
+            return None
+        try:
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+                return conn
+        except sqlite3.DatabaseError:
+            pass
+        conn.close()
+        return None
 
     def _migrate(self) -> None:
         try:
@@ -214,7 +234,7 @@ class StateStore:
                 finally:
                     self._local.depth -= 1
                 return
-            self._open()
+            self._conn()  # the directory and the database exist before the lock file is made
             with self._flock():
                 self._local.depth = 1
                 try:

@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 
 from conformance.backends.native import NativeBackend
 from ipvlan_driver import driver as drv
-from ipvlan_driver.model import IPInterface, IPNetwork, ParentPlan
+from ipvlan_driver.model import IPInterface, IPNetwork, NetworkSpec, ParentPlan
 from ipvlan_driver.netlink import Netlink
 
 T = TypeVar("T")
@@ -68,15 +68,15 @@ class PremadeDeleted(drv.Driver):
 class ModeIgnored(drv.Driver):
     """Every network is created in l2 mode whatever ipvlan_mode says."""
 
-    def create_network(self, spec: Any) -> drv.Network:
-        return super().create_network(dataclasses.replace(spec, mode="l2"))
+    def create_network(self, spec: NetworkSpec, network_id: str | None = None) -> drv.Network:
+        return super().create_network(dataclasses.replace(spec, mode="l2"), network_id)
 
 
 class FlagIgnored(drv.Driver):
     """ipvlan_flag is accepted and dropped (Docker 20.10 does this)."""
 
-    def create_network(self, spec: Any) -> drv.Network:
-        return super().create_network(dataclasses.replace(spec, flag="bridge"))
+    def create_network(self, spec: NetworkSpec, network_id: str | None = None) -> drv.Network:
+        return super().create_network(dataclasses.replace(spec, flag="bridge"), network_id)
 
 
 class WrongVlanId(drv.Driver):
@@ -108,10 +108,10 @@ class AddressesNotReleased(drv.Driver):
 class InternalNotIsolated(drv.Driver):
     """--internal is accepted but the network still hangs off the given or default parent eth0."""
 
-    def create_network(self, spec: Any) -> drv.Network:
+    def create_network(self, spec: NetworkSpec, network_id: str | None = None) -> drv.Network:
         if spec.internal or spec.parent is None:
             spec = dataclasses.replace(spec, internal=False, parent="eth0")
-        return super().create_network(spec)
+        return super().create_network(spec, network_id)
 
 
 class NamesNotResolved(drv.Driver):
@@ -124,7 +124,7 @@ class NamesNotResolved(drv.Driver):
 class DefaultPoolIgnoresHost(drv.Driver):
     """The default pool ignores the host's own addresses (docker0's 172.17.0.0/16)."""
 
-    def _taken_subnets(self, nl: Netlink) -> list[IPNetwork]:
+    def _taken_subnets(self, nl: Netlink, networks: list[drv.Network]) -> list[IPNetwork]:
         return []
 
 
