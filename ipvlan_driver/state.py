@@ -376,9 +376,3 @@ class StateStore:
                 parsed = {"op": "unreadable", "data": data}
             out.append((int(intent_id), parsed if isinstance(parsed, dict) else {"op": "unreadable"}))
         return out
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
