@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import engines
 import vm
 
 PYPROJECT = vm.REPO / "pyproject.toml"
@@ -151,11 +152,23 @@ BACKEND_PACKAGES = {
 }
 
 
-def ensure_backend_packages(apt: Apt, backends: Sequence[str]) -> None:
-    for backend in backends:
-        packages = BACKEND_PACKAGES.get(backend)
+def ensure_backend_packages(apt: Apt, columns: Sequence[str]) -> None:
+    """Each column's packages: the host's own (docker, cni), or an engine fetched into a private directory."""
+    for name in columns:
+        col = engines.column(name)
+        if col.engine is None:
+            packages = BACKEND_PACKAGES.get(col.backend, ())
+        else:
+            # the image is built from the host's busybox whichever engine runs it
+            extra = ("busybox-static",) if col.backend == "docker" else ()
+            packages = (*col.engine.host_packages, *extra)
         if packages:
-            ensure_packages(apt, packages, f"--backend={backend}")
+            ensure_packages(apt, packages, name)
+        if col.engine is not None:
+            try:
+                engines.ensure(col.engine, step)
+            except RuntimeError as exc:
+                raise BootstrapError(str(exc)) from None
 
 
 def main(argv: Sequence[str] = ()) -> int:

@@ -33,6 +33,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "implements IpamDriver too)",
     )
     group.addoption(
+        "--docker-root",
+        default=None,
+        help="--backend=docker: an engine unpacked from its packages (DIR/usr/sbin/dockerd, DIR/usr/bin/docker); "
+        "default: the dockerd on PATH",
+    )
+    group.addoption(
+        "--netavark-root",
+        default=None,
+        help="--backend=netavark: a netavark unpacked from its package (DIR/usr/lib/podman/netavark, and its own "
+        "libc when DIR has one); default: the system's",
+    )
+    group.addoption(
         "--report-dir",
         default=None,
         help="write conformance.html and conformance.json (examples x behaviours) here",

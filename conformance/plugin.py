@@ -76,6 +76,8 @@ def backend_options(config: pytest.Config) -> dict[str, Any]:
         "plugin_command": config.getoption("--plugin-command"),
         "docker_driver": config.getoption("--docker-driver"),
         "docker_ipam_driver": config.getoption("--docker-ipam-driver"),
+        "docker_root": config.getoption("--docker-root"),
+        "netavark_root": config.getoption("--netavark-root"),
     }
 
 

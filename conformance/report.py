@@ -18,7 +18,11 @@ DRIVER: pytest.StashKey[dict[str, str]] = pytest.StashKey()  # the backend's ver
 
 
 def column(config: pytest.Config) -> str:
-    """The report's name for this run: the backend, and the Docker driver when it is not the built-in one."""
+    """The report's name for this run: the backend's own (`docker-26.1`: the engine that ran), else the
+    backend, and the Docker driver when it is not the built-in one."""
+    named = config.stash.get(DRIVER, {}).get("column")
+    if named:
+        return named
     backend = str(config.getoption("--backend"))
     driver = config.getoption("--docker-driver")
     return f"{backend}:{driver}" if driver and driver != "ipvlan" else backend

@@ -16,3 +16,15 @@ def load_vm() -> ModuleType:
         sys.modules["ci_vm"] = module
         spec.loader.exec_module(module)
     return sys.modules["ci_vm"]
+
+
+def load_engines() -> ModuleType:
+    """ci/engines.py imports `vm` as the scripts do (ci/ first on their path)."""
+    sys.modules.setdefault("vm", load_vm())
+    if "ci_engines" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("ci_engines", Path(__file__).parents[1] / "ci" / "engines.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["ci_engines"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["ci_engines"]

@@ -17,6 +17,7 @@ BUILTIN = {
     "plugin": "conformance.backends.plugin:PluginBackend",
     "docker": "conformance.backends.docker:DockerBackend",
     "cni": "conformance.backends.cni:CniBackend",
+    "netavark": "conformance.backends.netavark:NetavarkBackend",
 }
 
 

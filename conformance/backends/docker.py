@@ -13,25 +13,33 @@ import atexit
 import contextlib
 import io
 import ipaddress
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from ipvlan_driver import failpoints
 from ipvlan_driver import netns as ns
 
 from ..examples import ContainerRequest, NetworkRequest
 from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
-from .unixhttp import post_json
+from .unixhttp import request_json
 
 RUN_DIR = Path("/run/ipvlan-conformance-docker")
 HOST_NETNS = "icdocker-host"
 IMAGE = "ipvlan-conformance/busybox:latest"
 APPLETS = ("sh", "ip", "ping", "ping6", "sleep", "cat", "ls", "ifconfig", "route", "hostname", "nslookup")
+# how long one call may take: under emulation, 50 containers started at once keep dockerd busy for minutes
+# (measured: none of them answered within 300 s in a 2-core TCG VM); a daemon that never answers still fails
+CALL_TIMEOUT = 1200.0
+READY_TIMEOUT = 600.0  # dockerd restarting restores every live container first
 # what a Docker release lacks, as data: the report says "unsupported" for these, never "fail"
 VERSION_GAPS = {20: frozenset({"l3s", "flag"}), 23: frozenset()}
 
@@ -40,7 +48,7 @@ class DockerUnavailable(RuntimeError):
     pass
 
 
-def _docker_bin() -> str:
+def _system_client() -> str:
     # Debian's docker.io client matches its daemon; a newer client elsewhere on PATH would do too
     return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker") or "docker"
 
@@ -55,10 +63,37 @@ class Daemon:
         self.plugin: subprocess.Popen[bytes] | None = None
         self.plugin_log: Any = None
         self.version = ""
+        self.root: Path | None = None  # an engine unpacked from its packages (--docker-root)
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def use_root(self, root: str | None) -> None:
+        if self.proc is None:
+            self.root = Path(root) if root else None
+
+    def client(self) -> str:
+        own = self.root / "usr/bin/docker" if self.root else None
+        return str(own) if own and own.exists() else _system_client()
+
+    def _dockerd(self) -> str:
+        if self.root is None:
+            found = shutil.which("dockerd")
+            if found is None:
+                raise DockerUnavailable("dockerd is not installed (Debian: apt-get install docker.io)")
+            return found
+        dockerd = self.root / "usr/sbin/dockerd"
+        if not dockerd.exists():
+            raise DockerUnavailable(f"--docker-root {self.root}: no usr/sbin/dockerd there")
+        return str(dockerd)
+
+    def _env(self) -> dict[str, str]:
+        """dockerd finds docker-proxy and docker-init beside it; containerd and runc come from the system."""
+        path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        if self.root is not None:
+            path = f"{self.root / 'usr/sbin'}:{self.root / 'usr/bin'}:{path}"
+        return {**os.environ, "PATH": path}
+
+    def docker(self, *args: str, check: bool = True, timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [_docker_bin(), "-H", f"unix://{self.sock}", *args],
+            [self.client(), "-H", f"unix://{self.sock}", *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -70,26 +105,40 @@ class Daemon:
             )
         return proc
 
-    def api(self, url: str, body: Any) -> Any:
-        """POST to the daemon's API; a refusal is BackendRefused with the daemon's message."""
+    def api(self, url: str, body: Any = None, method: str = "POST", timeout: float = CALL_TIMEOUT) -> Any:
+        """One call to the daemon's API; a refusal is BackendRefused with the daemon's message.
+
+        The engine's own client makes the same calls, without a Go process per call (50 of them at
+        once were more than a 2 GiB VM held)."""
         try:
-            status, reply = post_json(self.sock, url, body, timeout=300)
+            status, reply = request_json(self.sock, method, url, body, timeout=timeout)
         except OSError as exc:
-            raise DockerUnavailable(f"no answer from dockerd on {self.sock}: {exc}") from exc
+            raise DockerUnavailable(f"no answer from dockerd on {self.sock}: {exc}{self._exit_note()}") from exc
         if status >= 400:
             message = reply.get("message") if isinstance(reply, dict) else None
-            raise BackendRefused(str(message or f"HTTP {status} from POST {url}"))
+            raise BackendRefused(str(message or f"HTTP {status} from {method} {url}"))
         return reply
 
-    def start_our_plugin(self, name: str) -> None:
-        """Register `ipvlan-driver serve` as a legacy plugin Docker finds in /run/docker/plugins."""
+    def _exit_note(self) -> str:
+        """Why the daemon stopped answering, when it is gone (its log names the cause)."""
+        if self.proc is None or self.proc.poll() is None:
+            return ""
+        return f" (dockerd exited with status {self.proc.returncode}: see {RUN_DIR / 'dockerd.log'})"
+
+    def start_our_plugin(self, name: str, failpoint: str | None = None) -> None:
+        """Register `ipvlan-driver serve` as a legacy plugin Docker finds in /run/docker/plugins.
+
+        failpoint: the step at which the plugin kills itself (ipvlan_driver/failpoints.py)."""
         if self.plugin is not None:
             return
         sock = Path("/run/docker/plugins") / f"{name}.sock"
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         if not ns.exists(HOST_NETNS):
             ns.create(HOST_NETNS)
-        self.plugin_log = open(RUN_DIR / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
+        env = {k: v for k, v in os.environ.items() if k != failpoints.ENV}
+        if failpoint:
+            env[failpoints.ENV] = failpoint
+        self.plugin_log = open(RUN_DIR / "plugin.log", "ab")  # noqa: SIM115 - lives as long as the plugin
         self.plugin = subprocess.Popen(
             [
                 sys.executable,
@@ -103,6 +152,7 @@ class Daemon:
             ],
             stdout=self.plugin_log,
             stderr=subprocess.STDOUT,
+            env=env,
             preexec_fn=ns.exec_preparer(HOST_NETNS),
         )
         deadline = time.monotonic() + 120
@@ -111,13 +161,35 @@ class Daemon:
                 raise DockerUnavailable(f"ipvlan-driver serve did not open {sock}: see {RUN_DIR / 'plugin.log'}")
             time.sleep(0.2)
 
-    def start(self) -> None:
+    def stop_our_plugin(self) -> None:
+        """SIGTERM, as a service manager stops it (a plugin that kills itself has already exited)."""
+        if self.plugin is None:
+            return
+        self.plugin.terminate()
+        try:
+            self.plugin.wait(30)
+        except subprocess.TimeoutExpired:
+            self.plugin.kill()
+            self.plugin.wait()
+        self.plugin_log.close()
+        self.plugin = None
+
+    def restart_our_plugin(self, name: str, failpoint: str | None = None) -> None:
+        self.stop_our_plugin()
+        with contextlib.suppress(FileNotFoundError):
+            (Path("/run/docker/plugins") / f"{name}.sock").unlink()  # a killed plugin leaves its socket
+        self.start_our_plugin(name, failpoint)
+
+    def restart(self) -> None:
+        """dockerd stops and starts again on the same data root; --live-restore keeps containers running."""
+        self._stop_daemon()
+        self.start(fresh=False)
+
+    def start(self, fresh: bool = True) -> None:
         if self.proc is not None:
             return
-        dockerd = shutil.which("dockerd")
-        if dockerd is None:
-            raise DockerUnavailable("dockerd is not installed (Debian: apt-get install docker.io)")
-        for sub in ("data", "exec"):
+        dockerd = self._dockerd()
+        for sub in ("data", "exec") if fresh else ():
             # a fresh daemon per run: containers and networks of an earlier run (another column in the
             # same VM) would otherwise come back with it
             shutil.rmtree(RUN_DIR / sub, ignore_errors=True)
@@ -129,7 +201,7 @@ class Daemon:
 
             with Netlink(HOST_NETNS) as nl:
                 nl.set_up("lo")
-        self.log = open(RUN_DIR / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+        self.log = open(RUN_DIR / "dockerd.log", "wb" if fresh else "ab")  # noqa: SIM115 - as long as dockerd
         self.proc = subprocess.Popen(
             [
                 dockerd,
@@ -146,19 +218,23 @@ class Daemon:
                 f"unix://{self.sock}",
                 "--storage-driver",
                 "overlay2",
+                # containers outlive a daemon restart (the resilience tier restarts it under them)
+                "--live-restore",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            env=self._env(),
             preexec_fn=ns.exec_preparer(HOST_NETNS),
         )
-        atexit.register(self.stop)
-        deadline = time.monotonic() + 120
-        while self.docker("info", check=False, timeout=30).returncode != 0:
+        if fresh:
+            atexit.register(self.stop)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while self.docker("info", check=False, timeout=60).returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise DockerUnavailable(f"dockerd did not come up: see {RUN_DIR / 'dockerd.log'}")
             time.sleep(0.5)
         self.version = self.docker("version", "-f", "{{.Server.Version}}").stdout.strip()
-        if self.docker("image", "inspect", IMAGE, check=False).returncode != 0:
+        if fresh and self.docker("image", "inspect", IMAGE, check=False).returncode != 0:
             self._import_image()
 
     def _import_image(self) -> None:
@@ -178,7 +254,7 @@ class Daemon:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
         proc = subprocess.run(
-            [_docker_bin(), "-H", f"unix://{self.sock}", "import", "-", IMAGE],
+            [self.client(), "-H", f"unix://{self.sock}", "import", "-", IMAGE],
             input=buf.getvalue(),
             capture_output=True,
             check=False,
@@ -186,27 +262,27 @@ class Daemon:
         if proc.returncode != 0:
             raise DockerUnavailable(f"docker import failed: {proc.stderr.decode()[:300]}")
 
-    def stop(self) -> None:
+    def _stop_daemon(self) -> None:
         if self.proc is None:
             return
-        leftover = self.docker("ps", "-aq", check=False, timeout=60).stdout.split()
-        if leftover:  # containers' layers stay mounted under the data root while they exist
-            self.docker("rm", "-f", *leftover, check=False, timeout=120)
-        self.log.close()
         self.proc.terminate()
         try:
-            self.proc.wait(30)
+            self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.log.close()
         self.proc = None
-        # containerd-shims outlive dockerd: their containers are gone with the run
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            leftover = self.docker("ps", "-aq", check=False, timeout=60).stdout.split()
+            if leftover:  # containers' layers stay mounted under the data root while they exist
+                self.docker("rm", "-f", *leftover, check=False, timeout=120)
+        self._stop_daemon()
+        # containerd-shims outlive dockerd (always, with --live-restore): their containers end with the run
         subprocess.run(["pkill", "-f", f"containerd-shim.*{RUN_DIR}"], check=False)
-        if self.plugin is not None:
-            self.plugin.terminate()
-            self.plugin.wait(30)
-            self.plugin_log.close()
-            self.plugin = None
+        self.stop_our_plugin()
 
 
 def _ipam_driver(options: Mapping[str, Any]) -> str | None:
@@ -228,6 +304,7 @@ OUR_PLUGIN = "ipvlan-conformance"
 
 
 def _start(options: Mapping[str, Any]) -> None:
+    DAEMON.use_root(options.get("docker_root"))
     if options.get("docker_driver") == OUR_PLUGIN:
         DAEMON.start_our_plugin(OUR_PLUGIN)
     DAEMON.start()
@@ -252,13 +329,15 @@ class DockerBackend:
         """What the running Docker release supports (Debian's 20.10: no l3s, no ipvlan_flag)."""
         _start(options)
         if options.get("docker_driver") == OUR_PLUGIN:
-            return ALL_CAPABILITIES  # our plugin decides l3s and flags itself: Docker passes them through
+            # our plugin decides l3s and flags itself (Docker passes them through), and has fail points
+            return ALL_CAPABILITIES | {"restart", "kill"}
         major = int(DAEMON.version.split(".")[0] or 0)
         gaps = frozenset({"l3s", "flag"})
         for since, lacking in sorted(VERSION_GAPS.items()):
             if major >= since:
                 gaps = lacking
-        return ALL_CAPABILITIES - gaps
+        # no "kill": dockerd has no named step to die at, and a kill timed by a clock is no test
+        return (ALL_CAPABILITIES - gaps) | {"restart"}
 
     @staticmethod
     def describe(options: Mapping[str, Any]) -> dict[str, str]:
@@ -268,7 +347,13 @@ class DockerBackend:
         else:
             driver = f"built-in {driver}" if driver == "ipvlan" else f"plugin {driver!r}"
         ipam = _ipam_driver(options)
-        return {"driver": driver, "ipam": ipam or "Docker's default", "docker": DAEMON.version or "not started"}
+        found = {"driver": driver, "ipam": ipam or "Docker's default", "docker": DAEMON.version or "not started"}
+        if DAEMON.version:
+            # the engine that ran names the column: docker-20.10 and docker-26.1 side by side
+            release = ".".join(DAEMON.version.split(".")[:2])
+            plugin = str(options.get("docker_driver") or "ipvlan")
+            found["column"] = f"docker-{release}" + (f":{plugin}" if plugin != "ipvlan" else "")
+        return found
 
     def __init__(self, host: HostContext) -> None:
         self.host = host
@@ -321,25 +406,27 @@ class DockerBackend:
         return set(out.stdout.split())
 
     def run(self, req: ContainerRequest) -> Attached:
-        # no AppArmor profile loader in a minimal VM: the network is what is under test, not confinement
-        args = [
-            "run",
-            "-d",
-            "--security-opt",
-            "apparmor=unconfined",
-            f"--net={req.network}",
-            f"--name={req.name}",
-            f"--hostname={req.name}",
-        ]
-        args += [f"--ip={req.ip}"] if req.ip else []
-        args += [f"--ip6={req.ip6}"] if req.ip6 else []
+        """`docker run -d --net=... [--ip=...] IMAGE sleep`, as the API calls the client makes for it."""
+        endpoint: dict[str, Any] = {}
+        if req.ip or req.ip6:
+            endpoint["IPAMConfig"] = {k: v for k, v in (("IPv4Address", req.ip), ("IPv6Address", req.ip6)) if v}
+        body = {
+            "Image": IMAGE,
+            "Cmd": ["sleep", "86400"],
+            "Hostname": req.name,
+            # no AppArmor profile loader in a minimal VM: the network is under test, not confinement
+            "HostConfig": {"NetworkMode": req.network, "SecurityOpt": ["apparmor=unconfined"]},
+            "NetworkingConfig": {"EndpointsConfig": {req.network: endpoint}},
+        }
+        created = DAEMON.api(f"/containers/create?name={quote(req.name)}", body)
         try:
-            DAEMON.docker(*args, IMAGE, "sleep", "86400")
+            DAEMON.api(f"/containers/{created['Id']}/start")
         except BackendRefused:
             # a run refused at start leaves a created container behind, as `docker run` without --rm does
-            DAEMON.docker("rm", "-f", req.name, check=False)
+            with contextlib.suppress(BackendRefused):
+                DAEMON.api(f"/containers/{created['Id']}?force=1", method="DELETE")
             raise
-        pid = int(DAEMON.docker("inspect", "-f", "{{.State.Pid}}", req.name).stdout.strip())
+        pid = int(DAEMON.api(f"/containers/{created['Id']}/json", method="GET")["State"]["Pid"])
         netns_name = self.host.prefix + req.name
         ns.attach(netns_name, pid)
         self.containers[req.name] = netns_name
@@ -349,7 +436,37 @@ class DockerBackend:
         netns_name = self.containers.pop(name, None)
         if netns_name:
             ns.remove(netns_name)
-        DAEMON.docker("rm", "-f", name)
+        DAEMON.api(f"/containers/{quote(name)}?force=1", method="DELETE")
+
+    def restart_driver(self) -> None:
+        """The driver restarts with containers running: our plugin process, or dockerd itself."""
+        if self.driver == OUR_PLUGIN:
+            DAEMON.restart_our_plugin(OUR_PLUGIN)
+        else:
+            DAEMON.restart()
+
+    def run_killed(self, req: ContainerRequest) -> Attached:
+        """Our plugin kills itself in Join with the slave made and is started again at once, as a service
+        manager would (Docker's plugin client retries a call while the plugin is away). Docker then either
+        fails the run and rolls back or, retrying, completes it: either way nothing may be left over."""
+        if self.driver != OUR_PLUGIN:
+            raise NotImplementedError("only our plugin has named steps to be killed at")
+        DAEMON.restart_our_plugin(OUR_PLUGIN, failpoint="join:slave")
+        dying = DAEMON.plugin
+        assert dying is not None
+
+        def supervise() -> None:
+            dying.wait()
+            DAEMON.restart_our_plugin(OUR_PLUGIN)
+
+        supervisor = threading.Thread(target=supervise, name="plugin-supervisor", daemon=True)
+        supervisor.start()
+        try:
+            return self.run(req)
+        finally:
+            if dying.poll() is None:  # never reached Join: the run failed earlier; stop the trap anyway
+                dying.kill()
+            supervisor.join(180)
 
     def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return DAEMON.docker("exec", name, *argv, check=False, timeout=timeout)
