@@ -78,6 +78,7 @@ def backend_options(config: pytest.Config) -> dict[str, Any]:
         "docker_ipam_driver": config.getoption("--docker-ipam-driver"),
         "docker_root": config.getoption("--docker-root"),
         "netavark_root": config.getoption("--netavark-root"),
+        "report_dir": config.getoption("--report-dir"),  # where a daemon's logs are kept (docker)
     }
 
 

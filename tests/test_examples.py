@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +89,9 @@ def test_erratum_quotes_its_doc_line(ref: dict[str, object], says: str) -> None:
     assert " ".join(says.split()) in " ".join(line.split()), f"{ref}: {line!r} does not contain {says!r}"
 
 
-def _collected_behaviours() -> dict[str, set[str]]:
-    """Every behaviour the suite collects, per example (from the test ids `<example>-<behaviour>`)."""
+@functools.cache
+def _collected_ids() -> tuple[str, ...]:
+    """Every test id the suite collects (`<example>-<behaviour>`)."""
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "conformance", "--collect-only", "-q", "-p", "no:cacheprovider"],
         capture_output=True,
@@ -97,9 +99,13 @@ def _collected_behaviours() -> dict[str, set[str]]:
         check=True,
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
-    ids = [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "[" in line]
+    return tuple(line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "[" in line)
+
+
+def _collected_behaviours() -> dict[str, set[str]]:
+    """Every behaviour the suite collects, per example (from the test ids `<example>-<behaviour>`)."""
     found: dict[str, set[str]] = {}
-    for test_id in ids:
+    for test_id in _collected_ids():
         # the longest example id that prefixes the test id (example ids hold dashes too)
         example = max((e for e in EXAMPLES if test_id.startswith(e + "-")), key=len, default=None)
         if example:
@@ -120,3 +126,17 @@ def test_errata_name_behaviours_the_suite_has() -> None:
     assert not stale, f"errata behaviours matching no test: {stale}"
     marked = {(ex.id, b) for ex in EXAMPLES.values() for b in behaviours.get(ex.id, ()) if ex.errata_for(b)}
     assert ("ipnet210", "c1-routes-v4") in marked and ("db_net", "c1-addresses") not in marked
+
+
+def test_engine_causes_name_behaviours_the_suite_has() -> None:
+    """Each cause of an engine's deviation explains tests that exist, so the report's groups cannot rot."""
+    from conformance import causes
+
+    ids = _collected_ids()
+    stale = [
+        f"{cause.id}: {pattern}"
+        for cause in causes.load()
+        for pattern in cause.behaviours
+        if not any(fnmatch.fnmatchcase(i, pattern) for i in ids)
+    ]
+    assert not stale, f"causes matching no test: {stale}"

@@ -79,3 +79,54 @@ def test_failure_detail_is_the_assertion_message() -> None:
     assert failure_line(text) == "AssertionError: c1 eth0: expected ['a'], saw ['b']"
     assert failure_line("conformance/test_ping.py:47: Failed") == "conformance/test_ping.py:47: Failed"
     assert failure_line("") == ""
+
+
+def test_engines_section_groups_deviations_by_cause(tmp_path: Path) -> None:
+    from conformance.causes import Cause
+
+    ours = _run(
+        tmp_path / "plugin",
+        "plugin",
+        [("db_net", "second-network-on-parent-refused", "fail")],
+        {"driver": "ipvlan-conformance 0.1.0"},
+    )
+    theirs = _run(
+        tmp_path / "docker-26.1",
+        "docker-26.1",
+        [
+            ("db_net", "second-network-on-parent-refused", "fail"),
+            ("ipvlan20", "second-network-on-parent-refused", "fail"),
+            ("l3s", "c1-routes-v4", "fail"),
+            ("l3s", "c2-routes-v4", "pass"),
+        ],
+        {"driver": "built-in ipvlan", "docker": "26.1.5"},
+    )
+    causes = [
+        Cause("dummy-name", ("docker-*",), ("*-second-network-on-parent-refused",), "names di-<id>.", "moby."),
+        Cause("cni-only", ("cni",), ("l3s-*",), "not docker.", "none."),
+    ]
+    page = matrix.markdown(matrix.load([ours, theirs]), causes)
+    section = page[page.index("## Engines") :]
+    assert "### plugin" not in section, "our own columns are judged, not explained"
+    assert "### docker-26.1: 3 deviations" in section
+    assert "**dummy-name** (2): names di-<id>." in section
+    assert "`db_net-second-network-on-parent-refused`, `ipvlan20-second-network-on-parent-refused`" in section
+    assert "**unexplained** (1): `l3s-c1-routes-v4`" in section, "a cause for another column does not apply"
+
+
+def test_causes_file_is_well_formed() -> None:
+    from conformance import causes
+
+    found = causes.load()
+    assert found, "fixtures/engines/causes.yaml lists the known causes"
+    for cause in found:
+        assert cause.cause.strip() and cause.evidence.strip(), f"{cause.id}: a cause says why, with evidence"
+
+
+def test_a_cause_missing_a_field_is_refused(tmp_path: Path) -> None:
+    from conformance import causes
+
+    bad = tmp_path / "causes.yaml"
+    bad.write_text("causes:\n  - {id: x, columns: [cni], behaviours: ['*'], cause: y}\n")
+    with pytest.raises(ValueError, match="exactly the fields"):
+        causes.load(bad)

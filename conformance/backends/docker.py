@@ -15,6 +15,7 @@ import io
 import ipaddress
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -38,7 +39,7 @@ IMAGE = "ipvlan-conformance/busybox:latest"
 APPLETS = ("sh", "ip", "ping", "ping6", "sleep", "cat", "ls", "ifconfig", "route", "hostname", "nslookup")
 # how long one call may take: under emulation, 50 containers started at once keep dockerd busy for minutes
 # (measured: none of them answered within 300 s in a 2-core TCG VM); a daemon that never answers still fails
-CALL_TIMEOUT = 1200.0
+CALL_TIMEOUT = 600.0
 READY_TIMEOUT = 600.0  # dockerd restarting restores every live container first
 # what a Docker release lacks, as data: the report says "unsupported" for these, never "fail"
 VERSION_GAPS = {20: frozenset({"l3s", "flag"}), 23: frozenset()}
@@ -64,6 +65,9 @@ class Daemon:
         self.plugin_log: Any = None
         self.version = ""
         self.root: Path | None = None  # an engine unpacked from its packages (--docker-root)
+        self.report_dir: str | None = None
+        self._dump_lock = threading.Lock()
+        self._dumped = 0.0
 
     def use_root(self, root: str | None) -> None:
         if self.proc is None:
@@ -112,12 +116,37 @@ class Daemon:
         once were more than a 2 GiB VM held)."""
         try:
             status, reply = request_json(self.sock, method, url, body, timeout=timeout)
+        except TimeoutError as exc:
+            note = self._dump_stacks()
+            raise DockerUnavailable(f"no answer from dockerd to {method} {url} in {timeout:.0f} s{note}") from exc
         except OSError as exc:
             raise DockerUnavailable(f"no answer from dockerd on {self.sock}: {exc}{self._exit_note()}") from exc
         if status >= 400:
             message = reply.get("message") if isinstance(reply, dict) else None
             raise BackendRefused(str(message or f"HTTP {status} from {method} {url}"))
         return reply
+
+    def _dump_stacks(self) -> str:
+        """Ask a daemon that stopped answering where it waits: SIGUSR1 makes dockerd write its goroutines
+        to goroutine-stacks-*.log in its root (once a minute at most: stuck calls time out together)."""
+        with self._dump_lock:
+            if self.proc is None or self.proc.poll() is not None:
+                return self._exit_note()
+            if time.monotonic() - self._dumped > 60:
+                self._dumped = time.monotonic()
+                os.kill(self.proc.pid, signal.SIGUSR1)
+        return " (dockerd's goroutines went to goroutine-stacks-*.log, kept with the report's engine/ logs)"
+
+    def save_logs(self) -> None:
+        """The engine's logs beside the column's report, for the findings (they live in tmpfs otherwise)."""
+        if not self.report_dir:
+            return
+        target = Path(self.report_dir) / "engine"
+        target.mkdir(parents=True, exist_ok=True)
+        stacks = [f for sub in ("data", "exec") for f in (RUN_DIR / sub).glob("goroutine-stacks-*.log")]
+        for found in (*RUN_DIR.glob("*.log"), *stacks):
+            with contextlib.suppress(OSError):
+                shutil.copy(found, target / found.name)
 
     def _exit_note(self) -> str:
         """Why the daemon stopped answering, when it is gone (its log names the cause)."""
@@ -305,6 +334,7 @@ OUR_PLUGIN = "ipvlan-conformance"
 
 def _start(options: Mapping[str, Any]) -> None:
     DAEMON.use_root(options.get("docker_root"))
+    DAEMON.report_dir = options.get("report_dir") or None
     if options.get("docker_driver") == OUR_PLUGIN:
         DAEMON.start_our_plugin(OUR_PLUGIN)
     DAEMON.start()
@@ -315,8 +345,9 @@ class DockerBackend:
 
     @staticmethod
     def shutdown() -> None:
-        """End of the run: stop the daemon and remove its namespace."""
+        """End of the run: stop the daemon, keep its logs with the report, remove its namespace."""
         DAEMON.stop()
+        DAEMON.save_logs()
         ns.remove(HOST_NETNS)
 
     @staticmethod
