@@ -53,6 +53,11 @@ class DeploymentCache:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep one example's tests on one worker")
+    config.addinivalue_line(
+        "markers",
+        "representative: the examples flagged `representative: true` in fixtures (every mode, a VLAN parent, "
+        "IPv6, a refusal): a third-party column's selection where the whole suite costs too much",
+    )
     # `-n auto` alone would scatter one example's tests over workers, each deploying it again
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
@@ -65,6 +70,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         case = callspec.params.get("case") if callspec else None
         if not isinstance(case, Case):
             return ""
+        if case.example.raw.get("representative"):
+            item.add_marker(pytest.mark.representative)
         # the resilience tier last: a driver or daemon it overwhelms must not fail the docs' examples
         return ("~" if case.example.id == "resilience" else "") + case.example.id
 

@@ -34,7 +34,7 @@ VLAN = NetworkRequest("resil_vlan", ("192.168.20.0/24",), ("192.168.20.1",), (("
 def _example(requires: tuple[str, ...] = ()) -> Example:
     """The lab of db_net (an untagged segment and a router on 192.168.1.1), under its own name."""
     base = load_examples()["db_net"]
-    raw = {**base.raw, "requires": list(requires), "errata": [], "pings": [], "refusals": []}
+    raw = {**base.raw, "requires": list(requires), "errata": [], "pings": [], "refusals": [], "representative": False}
     return dataclasses.replace(
         base,
         id="resilience",
@@ -47,12 +47,10 @@ def _example(requires: tuple[str, ...] = ()) -> Example:
     )
 
 
-def _case(behaviour: str, network: NetworkRequest, *requires: str) -> Any:
-    return pytest.param(
-        Case(_example(requires), behaviour, {"network": network}),
-        id=f"resilience-{behaviour}",
-        marks=pytest.mark.xdist_group("resilience"),
-    )
+def _case(behaviour: str, network: NetworkRequest, *requires: str, representative: bool = False) -> Any:
+    marks = [pytest.mark.xdist_group("resilience")] + ([pytest.mark.representative] if representative else [])
+    case = Case(_example(requires), behaviour, {"network": network})
+    return pytest.param(case, id=f"resilience-{behaviour}", marks=marks)
 
 
 def _parallel(items: list[T], fn: Callable[[T], Any]) -> list[Any]:
@@ -130,7 +128,7 @@ def test_concurrent_runs(case: Case, fresh_lab: Deployment) -> None:
     assert _ipv4(again) == min(addresses.values(), key=ipaddress.ip_address), "every address was released"
 
 
-@pytest.mark.parametrize("case", [_case("refused-run-leaves-nothing", L2)])
+@pytest.mark.parametrize("case", [_case("refused-run-leaves-nothing", L2, representative=True)])
 def test_refused_run_leaves_nothing(case: Case, fresh_lab: Deployment) -> None:
     dep, network = fresh_lab, case.data["network"]
     dep.backend.create_network(network)

@@ -140,3 +140,22 @@ def test_engine_causes_name_behaviours_the_suite_has() -> None:
         if not any(fnmatch.fnmatchcase(i, pattern) for i in ids)
     ]
     assert not stale, f"causes matching no test: {stale}"
+
+
+def test_representative_selection_touches_every_mode_a_vlan_ipv6_and_a_refusal() -> None:
+    """`-m representative` (third-party columns in CI) must still cover what issue 12 asks of it."""
+    reps = [e for e in EXAMPLES.values() if e.raw.get("representative")]
+    requests = [req for e in reps for _, req, _ in e.networks]
+    assert {"l2", "l3", "l3s"} <= {req.opts.get("ipvlan_mode", "l2") for req in requests}
+    assert any("." in req.opts.get("parent", "") for req in requests), "a VLAN parent"
+    assert any(":" in subnet for req in requests for subnet in req.subnets), "IPv6"
+    collect = [sys.executable, "-m", "pytest", "conformance", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    out = subprocess.run(
+        [*collect, "-m", "representative"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    assert "[resilience-refused-run-leaves-nothing]" in out, "a refusal"
+    assert "[resilience-l2-concurrent-runs]" not in out, "the costly tier stays out"
