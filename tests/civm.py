@@ -8,23 +8,21 @@ from pathlib import Path
 from types import ModuleType
 
 
-def load_vm() -> ModuleType:
-    if "ci_vm" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("ci_vm", Path(__file__).parents[1] / "ci" / "vm.py")
+def _load(name: str, filename: str) -> ModuleType:
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "ci" / filename)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        sys.modules["ci_vm"] = module
+        sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules["ci_vm"]
+    return sys.modules[name]
+
+
+def load_vm() -> ModuleType:
+    return _load("ci_vm", "vm.py")
 
 
 def load_engines() -> ModuleType:
     """ci/engines.py imports `vm` as the scripts do (ci/ first on their path)."""
     sys.modules.setdefault("vm", load_vm())
-    if "ci_engines" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("ci_engines", Path(__file__).parents[1] / "ci" / "engines.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ci_engines"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ci_engines"]
+    return _load("ci_engines", "engines.py")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ipvlan_driver import __version__
+from ipvlan_driver import netns as ns
 
 from ..examples import ContainerRequest, NetworkRequest
 
@@ -87,6 +88,19 @@ class Listable(Protocol):
 # Optional, on the factory (see DockerBackend): `supported(options) -> frozenset[str]` (capabilities that
 # depend on what is installed), `describe(options) -> dict[str, str]` (versions for the report),
 # `shared_host_netns(options) -> str` and `shutdown()` (a daemon living for the whole run).
+
+
+def run_in_netns(netns: str, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """A command in a container's namespace, for backends whose containers are bare namespaces (CNI,
+    netavark): the container's `exec`."""
+    return subprocess.run(
+        list(argv),
+        preexec_fn=ns.exec_preparer(netns),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def our_version() -> str:

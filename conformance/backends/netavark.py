@@ -30,7 +30,7 @@ from typing import Any
 from ipvlan_driver import netns as ns
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import Attached, BackendRefused, HostContext
+from .base import Attached, BackendRefused, HostContext, run_in_netns
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -259,15 +259,7 @@ class NetavarkBackend:
             self._release(net, name)
 
     def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        _, netns_name = self.containers[name]
-        return subprocess.run(
-            list(argv),
-            preexec_fn=ns.exec_preparer(netns_name),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_in_netns(self.containers[name][1], argv, timeout)
 
     def close(self) -> None:
         for name in list(self.containers):
