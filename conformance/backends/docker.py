@@ -503,9 +503,21 @@ class DockerBackend:
         return DAEMON.docker("exec", name, *argv, check=False, timeout=timeout)
 
     def close(self) -> None:
+        """Containers, then networks. The daemon outlives the lab, so a network it will not remove would
+        refuse the next lab's network on the same parent: that is this lab's error, raised here."""
         for name in list(self.containers):
             with contextlib.suppress(BackendRefused):
                 self.remove(name)
+        stuck: list[str] = []
         for name in list(self.networks):
-            with contextlib.suppress(BackendRefused):
-                self.remove_network(name)
+            for attempt in range(10):
+                try:
+                    self.remove_network(name)
+                    break
+                except BackendRefused as exc:
+                    if attempt == 9:
+                        stuck.append(f"{name}: {exc}")
+                    time.sleep(1)  # a container's endpoint may still be on its way out
+        if stuck:
+            self.networks.clear()
+            raise BackendRefused(f"dockerd kept networks after their containers were removed: {'; '.join(stuck)}")
