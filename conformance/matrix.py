@@ -207,7 +207,8 @@ def engines(matrix: Matrix, causes: list[causes_data.Cause]) -> list[str]:
 
 
 def _parts(column: dict[str, Any]) -> list[str]:
-    return [f"kernel {column.get('kernel', '?')}"] + [f"{k} {v}" for k, v in (column.get("driver") or {}).items()]
+    driver = {k: v for k, v in (column.get("driver") or {}).items() if k != "column"}  # the column's name already
+    return [f"kernel {column.get('kernel', '?')}"] + [f"{k} {v}" for k, v in driver.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
