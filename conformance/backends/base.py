@@ -103,6 +103,16 @@ def run_in_netns(netns: str, argv: Sequence[str], timeout: float) -> subprocess.
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, as a service manager stops a daemon; SIGKILL if it is still there after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def our_version() -> str:
     """This project's version: the driver behind the native, cli and plugin backends."""
     return f"ipvlan-conformance {__version__}"

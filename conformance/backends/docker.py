@@ -30,7 +30,7 @@ from ipvlan_driver import failpoints
 from ipvlan_driver import netns as ns
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version, stop_process
 from .unixhttp import request_json
 
 RUN_DIR = Path("/run/ipvlan-conformance-docker")
@@ -194,12 +194,7 @@ class Daemon:
         """SIGTERM, as a service manager stops it (a plugin that kills itself has already exited)."""
         if self.plugin is None:
             return
-        self.plugin.terminate()
-        try:
-            self.plugin.wait(30)
-        except subprocess.TimeoutExpired:
-            self.plugin.kill()
-            self.plugin.wait()
+        stop_process(self.plugin, 30)
         self.plugin_log.close()
         self.plugin = None
 
@@ -294,12 +289,7 @@ class Daemon:
     def _stop_daemon(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 60)
         self.log.close()
         self.proc = None
 

@@ -32,7 +32,7 @@ from ipvlan_driver.netlink import Netlink
 from ipvlan_driver.plugin import PluginServer
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version, stop_process
 from .unixhttp import UnixHTTPConnection
 
 ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
@@ -113,13 +113,9 @@ class PluginBackend:
         if self._proc is not None:
             if kill:
                 self._proc.kill()
-            else:
-                self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
                 self._proc.wait()
+            else:
+                stop_process(self._proc, 10)
             self._proc = None
             with contextlib.suppress(FileNotFoundError):
                 self.socket.unlink()  # a killed plugin leaves its socket
