@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -24,7 +22,6 @@ from .checks import global_addresses, ping
 from .deploy import Deployment
 from .examples import ContainerRequest, DocRef, Example, NetworkRequest, load_examples
 
-T = TypeVar("T")
 COUNT = 50
 L2 = NetworkRequest("resil_l2", ("192.168.1.0/24",), ("192.168.1.1",), (("parent", "eth0"),))
 L3 = NetworkRequest("resil_l3", ("10.61.0.0/24",), (), (("parent", "eth0"), ("ipvlan_mode", "l3")))
@@ -51,26 +48,6 @@ def _case(behaviour: str, network: NetworkRequest, *requires: str, representativ
     marks = [pytest.mark.xdist_group("resilience")] + ([pytest.mark.representative] if representative else [])
     case = Case(_example(requires), behaviour, {"network": network})
     return pytest.param(case, id=f"resilience-{behaviour}", marks=marks)
-
-
-def _parallel(items: list[T], fn: Callable[[T], Any]) -> list[Any]:
-    """Call fn on every item at once (a barrier releases them together); results or exceptions."""
-    out: list[Any] = [None] * len(items)
-    gate = threading.Barrier(len(items))
-
-    def work(i: int) -> None:
-        gate.wait()
-        try:
-            out[i] = fn(items[i])
-        except Exception as exc:
-            out[i] = exc
-
-    threads = [threading.Thread(target=work, args=(i,), name=f"resil{i}") for i in range(len(items))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 def _ipv4(attached: Attached) -> str:
@@ -100,7 +77,7 @@ def test_concurrent_runs(case: Case, fresh_lab: Deployment) -> None:
     dep.backend.create_network(network)
     links_before = _host_links(dep)
     names = [f"r{i:02d}" for i in range(COUNT)]
-    results = _parallel(names, lambda n: dep.backend.run(ContainerRequest(n, network.name)))
+    results = dep.calls(names, lambda n: dep.backend.run(ContainerRequest(n, network.name)))
     failed = {n: r for n, r in zip(names, results, strict=True) if isinstance(r, Exception)}
     for n, r in zip(names, results, strict=True):
         if isinstance(r, Attached):
@@ -115,7 +92,7 @@ def test_concurrent_runs(case: Case, fresh_lab: Deployment) -> None:
     first = dep.attached[names[0]]
     unreachable = [str(r) for n in names[1:] if not (r := ping(first.netns, addresses[n], True)).ok]
     assert not unreachable, f"{len(unreachable)} containers unreachable from {first.name}: {unreachable[:5]}"
-    results = _parallel(names, dep.backend.remove)
+    results = dep.calls(names, dep.backend.remove)
     failed = {n: r for n, r in zip(names, results, strict=True) if isinstance(r, Exception)}
     for n in names:
         if n not in failed:

@@ -14,6 +14,7 @@ from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_v
 
 class CliBackend:
     name = "cli"
+    patience = 900.0  # one Python process per verb: 50 of them at once are slow in the TCG VM
     capabilities = ALL_CAPABILITIES
 
     @staticmethod

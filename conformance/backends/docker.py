@@ -332,6 +332,8 @@ def _start(options: Mapping[str, Any]) -> None:
 
 class DockerBackend:
     name = "docker"
+    # 50 concurrent runs took up to 566 s on Docker 20.10 in the VM; each call may take CALL_TIMEOUT
+    patience = 3 * CALL_TIMEOUT
 
     @staticmethod
     def shutdown() -> None:
