@@ -171,6 +171,19 @@ def ensure_backend_packages(apt: Apt, columns: Sequence[str]) -> None:
                 raise BootstrapError(str(exc)) from None
 
 
+# what the project's own tests use beyond Python: `vagrant validate` checks vagrant/Vagrantfile
+TEST_TOOLS = ("vagrant",)
+
+
+def ensure_test_tools(apt: Apt) -> None:
+    """Installed where apt can; elsewhere the tests that need them skip and say why (never fatal)."""
+    missing = missing_packages(TEST_TOOLS)
+    if missing and apt.usable():
+        step(f"test tools: {', '.join(missing)} not installed ({apt.usable()}): their tests will skip")
+        return
+    ensure_packages(apt, TEST_TOOLS, "test tools")
+
+
 def main(argv: Sequence[str] = ()) -> int:
     started = time.monotonic()
     backends = [b for arg in argv for b in arg.removeprefix("--backends=").split(",") if b]
@@ -178,6 +191,7 @@ def main(argv: Sequence[str] = ()) -> int:
     try:
         ensure_vm_packages(apt)
         ensure_backend_packages(apt, backends)
+        ensure_test_tools(apt)
         ensure_venv(apt)
     except BootstrapError as exc:
         step(f"error: {exc}")

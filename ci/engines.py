@@ -97,42 +97,55 @@ def _apt_options(state: Path) -> list[str]:
 
 def ensure(engine: Engine, say: Callable[[str], None]) -> Path:
     """The engine's root, fetched and unpacked once; raises RuntimeError naming what failed."""
-    stamp = engine.root / ".packages"
-    wanted = " ".join(engine.packages)
-    if stamp.exists() and stamp.read_text().split("\n")[0] == wanted:
-        say(f"{engine.column}: {engine.root} ({stamp.read_text().split(chr(10))[1]})")
-        return engine.root
-    for tool in ("apt-get", "dpkg"):
-        if shutil.which(tool) is None:
-            raise RuntimeError(f"{engine.column}: needs {tool} (Debian or Ubuntu) to fetch {wanted}")
-    state = vm.cache_dir() / "engines" / f"apt-{engine.suite}"
+    fetch(engine.column, engine.suite, engine.packages, engine.version, engine.root, say)
+    return engine.root
+
+
+def apt_options(suite: str, say: Callable[[str], None]) -> list[str]:
+    """apt's options for a private state holding `suite` only; its lists are fetched once per process."""
+    state = vm.cache_dir() / "engines" / f"apt-{suite}"
     (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-    (state / "sources.list").write_text(f"deb [trusted=yes] {mirror()} {engine.suite} main\n")
+    (state / "sources.list").write_text(f"deb [trusted=yes] {mirror()} {suite} main\n")
     options = _apt_options(state)
-    if engine.suite not in _UPDATED:
-        _run(["apt-get", *options, "update"], f"{engine.column}: apt-get update ({engine.suite})", say)
-        _UPDATED.add(engine.suite)
-    with tempfile.TemporaryDirectory(prefix=f"{engine.column}-", dir=state) as tmp:
-        _run(["apt-get", *options, "download", *engine.packages], f"{engine.column}: downloading {wanted}", say, tmp)
+    if suite not in _UPDATED:
+        for tool in ("apt-get", "dpkg"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"Debian {suite}: needs {tool} (Debian or Ubuntu) to fetch packages")
+        _run(["apt-get", *options, "update"], f"apt-get update ({suite})", say)
+        _UPDATED.add(suite)
+    return options
+
+
+def fetch(name: str, suite: str, packages: Sequence[str], version: str, root: Path, say: Callable[[str], None]) -> str:
+    """Unpack `packages` from Debian `suite` into `root` once (the first must be at `version`...);
+    returns the first package's version. A stamp beside the files says what is there."""
+    stamp = root / ".packages"
+    wanted = " ".join(packages)
+    if stamp.exists() and stamp.read_text().split("\n")[0] == wanted:
+        found = stamp.read_text().split("\n")[1]
+        say(f"{name}: {root} ({found})")
+        return found.split()[1]
+    options = apt_options(suite, say)
+    state = vm.cache_dir() / "engines" / f"apt-{suite}"
+    with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=state) as tmp:
+        _run(["apt-get", *options, "download", *packages], f"{name}: downloading {wanted}", say, tmp)
         debs = sorted(Path(tmp).glob("*.deb"))
-        main = next((d for d in debs if d.name.startswith(f"{engine.packages[0]}_")), None)
+        main = next((d for d in debs if d.name.startswith(f"{packages[0]}_")), None)
         if main is None:
-            raise RuntimeError(f"{engine.column}: apt-get download gave no {engine.packages[0]} package")
-        version = main.name.split("_")[1].replace("%3a", ":")
-        if not version.startswith(engine.version):
-            raise RuntimeError(
-                f"{engine.column}: Debian {engine.suite} has {engine.packages[0]} {version}, not {engine.version}x"
-            )
+            raise RuntimeError(f"{name}: apt-get download gave no {packages[0]} package")
+        got = main.name.split("_")[1].replace("%3a", ":")
+        if not got.startswith(version):
+            raise RuntimeError(f"{name}: Debian {suite} has {packages[0]} {got}, not {version}x")
         unpacked = Path(tmp) / "root"
         for deb in debs:
-            _run(["dpkg", "-x", str(deb), str(unpacked)], f"{engine.column}: unpacking {deb.name}", say)
-        shutil.rmtree(engine.root, ignore_errors=True)
-        engine.root.parent.mkdir(parents=True, exist_ok=True)
-        unpacked.rename(engine.root)
-    stamp.write_text(f"{wanted}\n{engine.packages[0]} {version} from Debian {engine.suite}\n")
-    say(f"{engine.column}: {engine.root} ({engine.packages[0]} {version} from Debian {engine.suite})")
-    return engine.root
+            _run(["dpkg", "-x", str(deb), str(unpacked)], f"{name}: unpacking {deb.name}", say)
+        shutil.rmtree(root, ignore_errors=True)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        unpacked.rename(root)
+    stamp.write_text(f"{wanted}\n{packages[0]} {got} from Debian {suite}\n")
+    say(f"{name}: {root} ({packages[0]} {got} from Debian {suite})")
+    return got
 
 
 def _run(argv: list[str], what: str, say: Callable[[str], None], cwd: str | None = None) -> None:

@@ -300,9 +300,11 @@ def cached_vmlinux(kernel: KernelImage, cache: Path) -> Path | None:
     if elf is None:
         return None
     cache.mkdir(parents=True, exist_ok=True)
-    for cached in cache.glob("vmlinux-*"):  # ~70 MB each: keep none for a replaced or removed kernel
+    # ~70 MB each: keep none for a replaced or removed kernel (the kernel matrix's unpacked ones count)
+    image_dirs = {kernel.path.parent, Path("/boot"), *cache.glob("kernels/*/boot")}
+    for cached in cache.glob("vmlinux-*"):
         release = cached.name.removeprefix("vmlinux-").rsplit("-", 2)[0]
-        if release == kernel.release or not (kernel.path.parent / f"vmlinuz-{release}").exists():
+        if release == kernel.release or not any((d / f"vmlinuz-{release}").exists() for d in image_dirs):
             cached.unlink(missing_ok=True)
     partial = cache / f".{target.name}.{os.getpid()}"
     partial.write_bytes(elf)

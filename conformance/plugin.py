@@ -14,12 +14,14 @@ from ipvlan_driver import netns as ns
 from ipvlan_driver.errors import DriverError
 from ipvlan_driver.netlink import Netlink
 
-from . import report
+from . import kernel, report
 from .backends import resolve
 from .backends.base import BackendFactory
 from .cases import Case
 from .deploy import DeployError, Deployment, deployed, lab, worker_prefix
 from .examples import Example
+
+KERNEL_MINIMUMS = kernel.load()
 
 
 class DeploymentCache:
@@ -121,6 +123,9 @@ def _root_links() -> list[str]:
 
 def _kernel_probe() -> None:
     """Fail the run at once, with the way out, on a kernel that cannot make ipvlan links."""
+    too_old = KERNEL_MINIMUMS.refusal(os.uname().release)
+    if too_old:
+        pytest.exit(f"{too_old}; boot a newer one (ci/kernel-matrix lists those it can fetch)", returncode=4)
     name = f"icprobe{os.getpid()}"
     ns.create(name)
     try:
@@ -172,6 +177,17 @@ def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -
         missing = sorted(case.example.requires - capabilities)
         if missing:
             pytest.skip(f"unsupported: backend {request.config.getoption('--backend')} lacks {', '.join(missing)}")
+    gap = kernel_gap(os.uname().release, case.example.requires)
+    if gap:
+        pytest.skip(gap)
+
+
+def kernel_gap(release: str, requires: frozenset[str]) -> str | None:
+    """The skip reason when this kernel is too old for what an example requires (unsupported, not failed)."""
+    lacking = KERNEL_MINIMUMS.lacking(release, requires)
+    if not lacking:
+        return None
+    return f"unsupported: kernel {release} lacks " + ", ".join(f"{m.name} ({m.label}: {m.why})" for m in lacking)
 
 
 @pytest.fixture

@@ -26,3 +26,9 @@ def load_engines() -> ModuleType:
     """ci/engines.py imports `vm` as the scripts do (ci/ first on their path)."""
     sys.modules.setdefault("vm", load_vm())
     return _load("ci_engines", "engines.py")
+
+
+def load_kernels() -> ModuleType:
+    """ci/kernels.py imports `vm` and `engines` as the scripts do."""
+    sys.modules.setdefault("engines", load_engines())
+    return _load("ci_kernels", "kernels.py")

@@ -11,7 +11,13 @@ from conformance import matrix
 from conformance.report import failure_line
 
 
-def _run(directory: Path, backend: str, results: list[tuple[str, str, str]], driver: dict[str, str]) -> Path:
+def _run(
+    directory: Path,
+    backend: str,
+    results: list[tuple[str, str, str]],
+    driver: dict[str, str],
+    kernel: str = "6.1.0-test",
+) -> Path:
     directory.mkdir(parents=True)
     rows = [
         {
@@ -24,7 +30,7 @@ def _run(directory: Path, backend: str, results: list[tuple[str, str, str]], dri
         }
         for e, b, o in results
     ]
-    meta = {"backend": backend, "kernel": "6.1.0-test", "driver": driver}
+    meta = {"backend": backend, "kernel": kernel, "driver": driver}
     (directory / "conformance.json").write_text(json.dumps({"meta": meta, "results": rows, "errata": []}))
     return directory
 
@@ -64,6 +70,36 @@ def test_matrix_has_a_cell_per_row_and_column(tmp_path: Path, capsys: pytest.Cap
     printed = capsys.readouterr().out
     assert "title='AssertionError: boom'" in page
     assert "deviates: ipnet210-c1-routes-v4 (docker) [ipnet210.md:1]" in printed and "column left out" in printed
+
+
+def test_kernel_matrix_has_a_column_per_kernel(tmp_path: Path) -> None:
+    ours = {"driver": "ipvlan-conformance 0.1.0"}
+    runs = [
+        _run(
+            tmp_path / "5.10",
+            "native",
+            [("l3s", "c1-addresses", "pass"), ("db_net", "c1-routes", "fail")],
+            ours,
+            "5.10.0-32-amd64",
+        ),
+        _run(
+            tmp_path / "6.12",
+            "native",
+            [("l3s", "c1-addresses", "pass"), ("db_net", "c1-routes", "pass")],
+            ours,
+            "6.12.95+deb12-amd64",
+        ),
+    ]
+    assert matrix.main([*map(str, runs), "--by", "kernel", "--out", str(tmp_path / "out")]) == 0
+    data = json.loads((tmp_path / "out" / "kernels.json").read_text())
+    assert [c["backend"] for c in data["backends"]] == ["5.10.0-32-amd64", "6.12.95+deb12-amd64"]
+    cells = {(c["example"], c["behaviour"]): c for c in data["cells"]}
+    assert cells[("db_net", "c1-routes")]["5.10.0-32-amd64"] == "fail"
+    page = (tmp_path / "out" / "kernels.md").read_text()
+    assert page.startswith("# ipvlan kernel matrix") and "ci/kernel-matrix" in page
+    assert "- **5.10.0-32-amd64**: kernel 5.10.0-32-amd64, backend native, driver ipvlan-conformance 0.1.0" in page
+    assert "Engines: why" not in page  # only our driver ran: nothing third-party to explain
+    assert not (tmp_path / "out" / "matrix.json").exists()
 
 
 def test_matrix_without_any_run_is_an_error(tmp_path: Path) -> None:
