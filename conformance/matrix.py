@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import causes as causes_data
+from . import statements as statements_data
 
 SYMBOL = {"pass": "pass", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported", "skipped": "skipped"}
 OUTPUTS = {
@@ -55,6 +56,10 @@ class Matrix:
         """How many rows have `outcome`, per column."""
         return [sum(1 for r in self.rows if r.outcomes.get(n) == outcome) for n in self.names]
 
+    def outcomes(self, column: str) -> dict[str, str]:
+        """test id (`<example>-<behaviour>`) -> outcome, for one column."""
+        return {f"{r.example}-{r.behaviour}": r.outcomes[column] for r in self.rows if column in r.outcomes}
+
     def deviations(self) -> list[MatrixRow]:
         """Rows where some column fails or errors."""
         return [r for r in self.rows if any(o in ("fail", "error") for o in r.outcomes.values())]
@@ -91,7 +96,7 @@ def _versions(column: dict[str, Any]) -> str:
     return f"<li><b>{html.escape(str(column['backend']))}</b>: {html.escape(', '.join(_parts(column)))}</li>"
 
 
-def render(matrix: Matrix) -> str:
+def render(matrix: Matrix, statements: list[statements_data.Statement] | None = None) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in matrix.names)
     rows = []
     for row in matrix.rows:
@@ -123,7 +128,38 @@ def render(matrix: Matrix) -> str:
         "intended reading named in the erratum column (see the table at the end).</p>"
         f"<table><tr><th>example</th><th>behaviour</th><th>doc</th><th>erratum</th>{head}</tr>{''.join(rows)}</table>"
         f"<h2>Documentation errata</h2><table><tr><th>example</th><th>erratum</th><th>doc line</th>"
-        f"<th>the doc says</th><th>intended</th></tr>{err}</table></body></html>\n"
+        f"<th>the doc says</th><th>intended</th></tr>{err}</table>"
+        f"{_coverage_html(matrix, statements_data.load() if statements is None else statements)}</body></html>\n"
+    )
+
+
+VERDICT_COLOR = {"pass": "#c8f7c5", "fail": "#f7c5c5", "unsupported": "#f7eec5", "partial": "#e3f7c5"}
+
+
+def _coverage_html(matrix: Matrix, statements: list[statements_data.Statement]) -> str:
+    if not statements:
+        return ""
+    c = statements_data.coverage(statements, [f"{r.example}-{r.behaviour}" for r in matrix.rows])
+    outcomes = {n: matrix.outcomes(n) for n in matrix.names}
+    rows = []
+    for s in statements:
+        if s.tests:
+            verdicts = [statements_data.verdict(s, outcomes[n]) for n in matrix.names]
+            tds = "".join(
+                f"<td style='background:{VERDICT_COLOR.get(v, '#fff')}'>{html.escape(VERDICT.get(v, '-'))}</td>"
+                for v in verdicts
+            )
+        else:
+            label, why = ("not tested yet", s.untested) if s.untested else ("untestable", s.untestable)
+            tds = f"<td colspan='{len(matrix.names)}' title='{html.escape(why, quote=True)}'>{label}</td>"
+        rows.append(
+            f"<tr><td>{html.escape(s.ref)}</td><td>{html.escape(s.level)}</td><td>{html.escape(s.quote)}</td>{tds}</tr>"
+        )
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in matrix.names)
+    return (
+        f"<h2>Statement coverage</h2><p>{c.found} statements, {c.testable} testable, {c.covered} covered "
+        f"({c.percent:.0f}%).</p><table><tr><th>statement</th><th>level</th><th>quote</th>{head}</tr>"
+        f"{''.join(rows)}</table>"
     )
 
 
@@ -153,7 +189,12 @@ def table(matrix: Matrix) -> list[str]:
     return lines
 
 
-def markdown(matrix: Matrix, causes: list[causes_data.Cause] | None = None, by: str = "backend") -> str:
+def markdown(
+    matrix: Matrix,
+    causes: list[causes_data.Cause] | None = None,
+    by: str = "backend",
+    statements: list[statements_data.Statement] | None = None,
+) -> str:
     """The report as a page to publish: versions, counts per column, and every deviation with its doc line."""
     names = matrix.names
     title, tool = (
@@ -180,7 +221,42 @@ def markdown(matrix: Matrix, causes: list[causes_data.Cause] | None = None, by: 
                 out.append(f"- `{r.example}-{r.behaviour}` on **{n}**: {why}")
     if not all(ours(c) for c in matrix.columns):
         out += engines(matrix, causes_data.load() if causes is None else causes)
+    out += coverage_section(matrix, statements_data.load() if statements is None else statements)
     return "\n".join(out) + "\n"
+
+
+VERDICT = {"pass": "pass", "fail": "FAIL", "unsupported": "unsupported", "partial": "partial", "skipped": "skipped"}
+
+
+def coverage_section(matrix: Matrix, statements: list[statements_data.Statement]) -> list[str]:
+    """Statement coverage: how much of the pages the suite checks, and each statement's verdict per column."""
+    if not statements:
+        return []
+    ids = [f"{r.example}-{r.behaviour}" for r in matrix.rows]
+    c = statements_data.coverage(statements, ids)
+    names = matrix.names
+    verdicts = {n: [statements_data.verdict(s, matrix.outcomes(n)) for s in statements] for n in names}
+    out = ["", "## Statement coverage", ""]
+    out.append(
+        f"{c.found} statements (the two pages and what they take for granted, fixtures/statements/): "
+        f"{c.testable} testable, {c.covered} "
+        f"covered by tests ({c.percent:.0f}%; 'not tested yet': testable, no test yet; the untestable ones "
+        "say why). A statement passes "
+        "in a column when every test tied to it passed there; partial: passed where its tests ran, some "
+        "unsupported."
+    )
+    out += ["", "| verdict | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for key, label in VERDICT.items():
+        out.append(f"| {label} | " + " | ".join(str(verdicts[n].count(key)) for n in names) + " |")
+    out += ["", "| statement | level | quote | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for i, s in enumerate(statements):
+        quote = s.quote.replace("|", "\\|")
+        if s.tests:
+            cells = [VERDICT.get(verdicts[n][i], "-") for n in names]
+        else:
+            cells = ["not tested yet" if s.untested else "untestable"] * len(names)
+        out.append(f"| {s.ref} | {s.level} | {quote} | " + " | ".join(cells) + " |")
+    return out
 
 
 def ours(column: dict[str, Any]) -> bool:
@@ -222,7 +298,8 @@ def engines(matrix: Matrix, causes: list[causes_data.Cause]) -> list[str]:
 def _parts(column: dict[str, Any]) -> list[str]:
     driver = {k: v for k, v in (column.get("driver") or {}).items() if k != "column"}  # the column's name already
     backend = [f"backend {column['suite backend']}"] if "suite backend" in column else []
-    return [f"kernel {column.get('kernel', '?')}", *backend] + [f"{k} {v}" for k, v in driver.items()]
+    suite = [f"suite {column['suite']}"] if column.get("suite") else []  # the commit that judged
+    return [f"kernel {column.get('kernel', '?')}", *backend] + [f"{k} {v}" for k, v in driver.items()] + suite
 
 
 def main(argv: list[str] | None = None) -> int:

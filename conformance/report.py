@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import platform
+import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -129,12 +130,29 @@ def terminal_summary(tr: Any, config: pytest.Config) -> None:
     tr.write_line(f"documentation errata encoded ({len(errata)}): see --report-dir output for the doc lines")
 
 
+SUITE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def suite_commit(repo: Path = SUITE_ROOT) -> str:
+    """The suite's commit (`git describe --always --dirty`), so a report says which suite judged; '' outside git."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def write(directory: Path, config: pytest.Config) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rows = _rows(config)
     backend = column(config)
     meta: dict[str, Any] = {"backend": backend, "kernel": platform.release(), "python": platform.python_version()}
     meta["driver"] = config.stash.get(DRIVER, {})
+    commit = suite_commit()
+    if commit:
+        meta["suite"] = commit
     payload = {"meta": meta, "results": [asdict(r) for r in rows], "errata": _errata()}
     (directory / "conformance.json").write_text(json.dumps(payload, indent=1))
     colors = {

@@ -166,3 +166,16 @@ def test_a_cause_missing_a_field_is_refused(tmp_path: Path) -> None:
     bad.write_text("causes:\n  - {id: x, columns: [cni], behaviours: ['*'], cause: y}\n")
     with pytest.raises(ValueError, match="exactly the fields"):
         causes.load(bad)
+
+
+def test_a_report_names_the_suite_commit_that_judged(tmp_path: Path) -> None:
+    from conformance.report import SUITE_ROOT, suite_commit
+
+    assert suite_commit(tmp_path) == ""  # not a git checkout (an installed suite): nothing is claimed
+    if (SUITE_ROOT / ".git").exists():
+        assert suite_commit().split("-")[0].isalnum()
+    run = _run(tmp_path / "native", "native", [("db_net", "c1-addresses", "pass")], {"driver": "ours"})
+    data = json.loads((run / "conformance.json").read_text())
+    data["meta"]["suite"] = "abc1234"
+    (run / "conformance.json").write_text(json.dumps(data))
+    assert "suite abc1234" in matrix.markdown(matrix.load([run]), causes=[], statements=[])
