@@ -5,6 +5,8 @@ directory's conformance.json and writes matrix.html, matrix.json, implementation
 publish: deviations with their doc lines) and prints a terminal table. A cell is
 pass / FAIL / ERROR / unsupported / skipped; a row whose test encodes a documentation erratum (the
 intended reading where the docs contradict themselves) carries the erratum's id, and its cells say so.
+`python -m conformance.matrix --diff OLD NEW` lists the cells that changed between two runs (matrix.json
+files or run directories).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,14 +305,47 @@ def _parts(column: dict[str, Any]) -> list[str]:
     return [f"kernel {column.get('kernel', '?')}", *backend] + [f"{k} {v}" for k, v in driver.items()] + suite
 
 
+def cells(path: Path) -> dict[tuple[str, str], str]:
+    """(test id, column) -> outcome, from a matrix.json or from a run directory's conformance.json."""
+    if path.is_dir():
+        path = path / "conformance.json"
+    data = json.loads(path.read_text())
+    if "cells" in data:
+        names = [str(b["backend"]) for b in data["backends"]]
+        return {(f"{c['example']}-{c['behaviour']}", n): str(c[n]) for c in data["cells"] for n in names if n in c}
+    column = str(data["meta"]["backend"])
+    return {(f"{r['example']}-{r['behaviour']}", column): str(r["outcome"]) for r in data["results"]}
+
+
+def diff(old: Path, new: Path) -> list[str]:
+    """The cells that changed between two runs: outcome changes, and cells only one of them has."""
+    before, after = cells(old), cells(new)
+    out = []
+    for key in sorted(set(before) | set(after)):
+        was, now = before.get(key, "-"), after.get(key, "-")
+        if was != now:
+            test_id, column = key
+            out.append(f"{column:<32} {test_id:<60} {SYMBOL.get(was, was)} -> {SYMBOL.get(now, now)}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["--diff"]:
+        if len(args_in) != 3:
+            print("usage: python -m conformance.matrix --diff OLD NEW (matrix.json files or run directories)")
+            return 2
+        changed = diff(Path(args_in[1]), Path(args_in[2]))
+        print("\n".join(changed) if changed else "no cell changed")
+        print(f"{len(changed)} cells changed")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path, help="directories holding a conformance.json each")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
         "--by", choices=("backend", "kernel"), default="backend", help="what names a column (kernel: ci/kernel-matrix)"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     matrix = load(args.runs, args.by)
     if not matrix.columns:
         print("matrix: no run wrote a conformance.json")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import platform
+import shlex
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from . import publish
 from .cases import Case
 from .examples import load_examples
 
@@ -153,8 +156,12 @@ def write(directory: Path, config: pytest.Config) -> None:
     commit = suite_commit()
     if commit:
         meta["suite"] = commit
+    invocation = config.invocation_params
+    meta["command"] = f"cd {shlex.quote(str(invocation.dir))} && python -m pytest {shlex.join(invocation.args)}"
     payload = {"meta": meta, "results": [asdict(r) for r in rows], "errata": _errata()}
     (directory / "conformance.json").write_text(json.dumps(payload, indent=1))
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (directory / "report.yaml").write_text(publish.render(publish.build(payload, today)))
     colors = {
         "pass": "#c8f7c5",
         "fail": "#f7c5c5",
