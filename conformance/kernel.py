@@ -43,6 +43,13 @@ class Minimums:
         wanted, have = set(requires), version(release)
         return [m for m in self.capabilities if m.name in wanted and have < m.since]
 
+    def gap(self, release: str, requires: Iterable[str]) -> str | None:
+        """The skip reason when this kernel is too old for what an example requires (unsupported, not failed)."""
+        lacking = self.lacking(release, requires)
+        if not lacking:
+            return None
+        return f"unsupported: kernel {release} lacks " + ", ".join(f"{m.name} ({m.label}: {m.why})" for m in lacking)
+
 
 def version(release: str) -> Version:
     """`6.1.0-57-amd64` -> (6, 1); a release that does not start with two numbers is refused."""

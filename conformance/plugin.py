@@ -177,17 +177,9 @@ def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -
         missing = sorted(case.example.requires - capabilities)
         if missing:
             pytest.skip(f"unsupported: backend {request.config.getoption('--backend')} lacks {', '.join(missing)}")
-    gap = kernel_gap(os.uname().release, case.example.requires)
+    gap = KERNEL_MINIMUMS.gap(os.uname().release, case.example.requires)
     if gap:
         pytest.skip(gap)
-
-
-def kernel_gap(release: str, requires: frozenset[str]) -> str | None:
-    """The skip reason when this kernel is too old for what an example requires (unsupported, not failed)."""
-    lacking = KERNEL_MINIMUMS.lacking(release, requires)
-    if not lacking:
-        return None
-    return f"unsupported: kernel {release} lacks " + ", ".join(f"{m.name} ({m.label}: {m.why})" for m in lacking)
 
 
 @pytest.fixture

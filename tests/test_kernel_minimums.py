@@ -9,7 +9,6 @@ import pytest
 
 from conformance import kernel
 from conformance.examples import load_examples
-from conformance.plugin import kernel_gap
 
 MINIMUMS = kernel.load()
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
@@ -48,12 +47,12 @@ def test_capabilities_a_kernel_is_too_old_for(release: str, lacks: set[str]) -> 
 
 def test_the_gate_names_the_kernel_the_capability_and_its_minimum() -> None:
     examples = load_examples()
-    assert kernel_gap("4.4.0", examples["db_net"].requires) is None
-    gap = kernel_gap("4.4.0", examples["l3s"].requires)
+    assert MINIMUMS.gap("4.4.0", examples["db_net"].requires) is None
+    gap = MINIMUMS.gap("4.4.0", examples["l3s"].requires)
     assert gap is not None and gap.startswith("unsupported: kernel 4.4.0 lacks l3s (Linux 4.9")
-    flag = kernel_gap("4.14.0", examples["flag-private"].requires)
+    flag = MINIMUMS.gap("4.14.0", examples["flag-private"].requires)
     assert flag is not None and "flag (Linux 4.15" in flag
-    assert kernel_gap("4.15.0", examples["flag-private"].requires) is None
+    assert MINIMUMS.gap("4.15.0", examples["flag-private"].requires) is None
 
 
 def test_every_capability_with_a_minimum_is_one_fixtures_require() -> None:
