@@ -1,21 +1,23 @@
 """Every documented command, with `docker` replaced by `ipvlan-driver`, run verbatim through the CLI.
 
 `docker run -it --rm alpine /bin/sh` really starts a shell (one per "terminal", kept open as the docs do);
-the test types `ip addr` / `ip route` into it and compares with what the docs show.
+the test types `ip addr` / `ip route` into it and compares with what the docs show. Each command is a
+process of its own, forked from a zygote that has imported the CLI once (tests/cli_forks.py): under
+emulation, Python's start-up was most of this module's time.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import shlex
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conformance.examples import Example, load_examples
 from conformance.topology import build
+from tests.cli_forks import Forked, Zygote, zygote
 
 pytestmark = pytest.mark.kernel
 EXAMPLES = load_examples()
@@ -26,9 +28,6 @@ def _argv(command: str, host: str, tmp: Path, prefix: str) -> list[str]:
     words = shlex.split(command)
     assert words[0] == "docker", command
     return [
-        sys.executable,
-        "-m",
-        "ipvlan_driver.cli",
         "--state-dir",
         str(tmp / "state"),
         "--host-netns",
@@ -39,13 +38,17 @@ def _argv(command: str, host: str, tmp: Path, prefix: str) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="module")
+def cli() -> Iterator[Zygote]:
+    with zygote() as z:
+        yield z
+
+
 class Shell:
     """One documented `docker run -it ... /bin/sh`, kept open like a terminal."""
 
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+    def __init__(self, proc: Forked) -> None:
+        self.proc = proc
 
     def type(self, line: str) -> list[str]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -68,7 +71,7 @@ class Shell:
 
 
 @pytest.mark.parametrize("example", [pytest.param(e, id=e.id) for e in EXAMPLES.values()])
-def test_documented_commands_through_the_cli(example: Example, tmp_path: Path) -> None:
+def test_documented_commands_through_the_cli(example: Example, tmp_path: Path, cli: Zygote) -> None:
     prefix = f"cli{abs(hash(example.id)) % 10000}"
     with build(prefix, example.upstream) as topo:
         for command in example.setup:
@@ -78,9 +81,7 @@ def test_documented_commands_through_the_cli(example: Example, tmp_path: Path) -
         detached: list[str] = []
         try:
             for command, _req, _ in example.networks:
-                proc = subprocess.run(
-                    _argv(command, topo.host, tmp_path, f"{prefix}-"), capture_output=True, text=True, check=False
-                )
+                proc = cli.run(_argv(command, topo.host, tmp_path, f"{prefix}-"))
                 assert proc.returncode == 0, f"`{command}` failed: {proc.stderr}"
                 assert len(proc.stdout.strip()) == 64, f"`{command}` should print the network id: {proc.stdout}"
             for command, req, expect in example.containers:
@@ -92,16 +93,16 @@ def test_documented_commands_through_the_cli(example: Example, tmp_path: Path) -
                 flags = words[2:image_at]
                 if words[image_at + 1 :] != ["/bin/sh"]:
                     # `docker run ... alpine ping -c 2 10.1.214.10`: the documented test is the command's success
-                    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+                    done = cli.run(argv)
                     assert done.returncode == 0, f"`{command}` failed: {done.stdout}{done.stderr}"
                     continue
                 if any(f.startswith("-") and not f.startswith("--") and "d" in f for f in flags):
                     # `-itd`: detached; the docs then attach with `docker exec -it NAME /bin/sh`
-                    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+                    done = cli.run(argv)
                     assert done.returncode == 0 and len(done.stdout.strip()) == 64, f"`{command}`: {done.stderr}"
                     detached.append(req.name)
                     argv = _argv(f"docker exec -it {req.name} /bin/sh", topo.host, tmp_path, f"{prefix}-")
-                shell = Shell(argv)
+                shell = Shell(cli.popen(argv))
                 shells.append(shell)
                 by_name[req.name] = shell
                 lines = shell.type("ip -o addr show dev eth0 scope global")
@@ -124,15 +125,9 @@ def test_documented_commands_through_the_cli(example: Example, tmp_path: Path) -
         finally:
             codes = [s.close() for s in shells]
             for name in detached:
-                subprocess.run(
-                    _argv(f"docker rm {name}", topo.host, tmp_path, f"{prefix}-"), capture_output=True, check=False
-                )
+                cli.run(_argv(f"docker rm {name}", topo.host, tmp_path, f"{prefix}-"))
             for _, req, _ in example.networks:
-                subprocess.run(
-                    _argv(f"docker network rm {req.name}", topo.host, tmp_path, f"{prefix}-"),
-                    capture_output=True,
-                    check=False,
-                )
+                cli.run(_argv(f"docker network rm {req.name}", topo.host, tmp_path, f"{prefix}-"))
         assert codes == [0] * len(codes), f"the shells' `--rm` exits: {codes}"
         left = sorted(p.name for p in (tmp_path / "state" / "containers").glob("*.json"))
         assert left == [], f"--rm should have removed every container: {left}"
