@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from . import yamlfile
 
 CAUSES = Path(__file__).resolve().parent.parent / "fixtures" / "engines" / "causes.yaml"
 FIELDS = ("id", "columns", "behaviours", "cause", "evidence")
@@ -47,7 +47,7 @@ def _cause(raw: Any, where: str) -> Cause:
 def load(path: Path = CAUSES) -> list[Cause]:
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yamlfile.load(path) or {}
     causes = [_cause(raw, str(path)) for raw in data.get("causes", [])]
     seen = [c.id for c in causes]
     dup = {i for i in seen if seen.count(i) > 1}

@@ -9,10 +9,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ipvlan_driver.model import NetworkSpec
 from ipvlan_driver.options import network_spec
+
+from . import yamlfile
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -193,7 +193,7 @@ def parse_run(command: str, name: str | None = None) -> ContainerRequest:
 
 
 def _load(path: Path) -> Example:
-    raw = yaml.safe_load(path.read_text())
+    raw = yamlfile.load(path)
     doc = raw.get("doc") or {}
     ex = Example(
         id=raw["example"],

@@ -8,8 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from . import yamlfile
 from .examples import FIXTURES
 
 MINIMUMS = FIXTURES / "kernel" / "minimums.yaml"
@@ -60,7 +59,7 @@ def version(release: str) -> Version:
 
 
 def load(path: Path = MINIMUMS) -> Minimums:
-    data = yaml.safe_load(path.read_text())
+    data = yamlfile.load(path)
 
     def minimum(name: str, raw: dict[str, str]) -> Minimum:
         return Minimum(name, version(str(raw["since"])), str(raw["why"]))

@@ -9,8 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from . import yamlfile
 from .examples import FIXTURES
 
 STATEMENTS = FIXTURES / "statements"
@@ -49,7 +48,7 @@ class Statement:
 def load(directory: Path = STATEMENTS) -> list[Statement]:
     out: list[Statement] = []
     for path in sorted(directory.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text())
+        data = yamlfile.load(path)
         page = str(data["file"])
         for n, raw in enumerate(data.get("statements") or []):
             out.append(_statement(page, raw, f"{path.name} entry {n + 1}"))
@@ -147,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ids = args.ids.read_text().split()
     found: list[Statement] = []
     for path in args.files:
-        data = yaml.safe_load(path.read_text())
+        data = yamlfile.load(path)
         for n, raw in enumerate(data.get("statements") or []):
             try:
                 found.append(_statement(str(data["file"]), raw, f"{path.name} entry {n + 1}"))

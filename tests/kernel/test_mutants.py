@@ -3,6 +3,9 @@ deliberately broken driver in tests/mutants.py and check the documented example 
 
 from __future__ import annotations
 
+import gc
+import importlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,24 @@ from tests.mutants import MUTANTS, Mutant
 
 pytestmark = pytest.mark.kernel
 ROOT = Path(__file__).resolve().parents[2]
+
+
+# What every in-process run needs: pytester forgets the modules a run imported, so without this each run
+# would import them again (seconds each under emulation). Not conformance.plugin: a run imports that
+# itself, so that pytest rewrites its asserts.
+KEPT = ("yaml", "pyroute2", "scapy.all", "conformance.examples", "conformance.checks", "conformance.deploy")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kept_between_runs() -> Iterator[None]:
+    for name in KEPT:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # each run's closing gc.collect() then skips all of the above instead of walking it again
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _run_suite(pytester: pytest.Pytester, backend: str, select: str) -> pytest.RunResult:
