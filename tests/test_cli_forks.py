@@ -39,14 +39,24 @@ def test_each_command_is_a_process_of_its_own(cli: Zygote, tmp_path: Path) -> No
     assert len(pids) == 3 and os.getpid() not in pids
 
 
-def test_state_written_by_one_command_is_read_by_the_next(cli: Zygote, tmp_path: Path) -> None:
+def test_a_command_writes_its_state_dir_on_disk(cli: Zygote, tmp_path: Path) -> None:
     state = tmp_path / "state"
     listed = cli.run(["--state-dir", str(state), "network", "ls"])
     assert listed.returncode == 0, listed.stderr
     assert "NETWORK ID" in listed.stdout
+    # the child, not this process, made it: what the next command (another child) will open
+    assert state.is_dir() and (state.stat().st_mode & 0o777) == 0o700
 
 
 def test_a_command_past_its_timeout_is_killed(cli: Zygote, tmp_path: Path) -> None:
     serve = ["--state-dir", str(tmp_path / "state"), "serve", "--socket", str(tmp_path / "plugin.sock")]
     with pytest.raises(subprocess.TimeoutExpired):
         cli.run(serve, timeout=3)  # a plugin server never returns by itself
+    held = cli.popen(["--state-dir", str(tmp_path / "state2"), "serve", "--socket", str(tmp_path / "p2.sock")])
+    with pytest.raises(subprocess.TimeoutExpired):
+        held.wait(2)
+    held.kill()
+    assert held.wait(30) == -9  # the zygote reports the SIGKILL as Popen would
+    assert held.stdin is not None and held.stdout is not None
+    held.stdin.close()
+    held.stdout.close()
