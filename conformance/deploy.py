@@ -46,6 +46,7 @@ class Deployment:
     backend: Backend
     attached: dict[str, Attached] = field(default_factory=dict)
     hung: bool = False  # a call never returned: teardown waits only briefly for a driver known to be stuck
+    observed: dict[str, Any] = field(default_factory=dict)  # what read-only tests share (test_ping's matrix)
 
     def calls(self, items: list[T], fn: Callable[[T], Any]) -> list[Any]:
         """fn on every item at once through the backend (see bounded.call_all); notes a hang."""
