@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ipvlan_driver import netns as ns
-from ipvlan_driver.netlink import Netlink
+import netnsutil as ns
+
+from .observe import Observer
 
 POSITIVE_DEADLINE = float(os.environ.get("IPVLAN_CONFORMANCE_PING_DEADLINE", "6"))
 NEGATIVE_WAIT = float(os.environ.get("IPVLAN_CONFORMANCE_NEGATIVE_WAIT", "1.5"))
@@ -102,19 +103,15 @@ def ping_many(probes: Sequence[tuple[str, str, bool]]) -> list[PingResult]:
 
 def global_addresses(netns: str, ifname: str = "eth0") -> dict[str, bool]:
     """Global-scope addresses on `ifname` -> whether the address carries nodad."""
-    with Netlink(netns) as nl:
-        return {str(a.interface): a.nodad for a in nl.addresses(ifname) if a.scope == 0}
+    with Observer(netns) as seen:
+        return {a.normal: a.nodad for a in seen.addresses(ifname) if a.scope == 0}
 
 
 def routes(netns: str, family: int) -> list[str]:
     """`ip route` / `ip -6 route` of the main table, normalized, link-local and multicast left out."""
-    with Netlink(netns) as nl:
-        out = []
-        for r in nl.routes(family):
-            if r.dst.is_link_local or r.dst.is_multicast:
-                continue
-            out.append(r.normalized())
-        return sorted(out)
+    with Observer(netns) as seen:
+        listed = seen.routes(family)
+    return sorted(r.normal for r in listed if not (r.dst.is_link_local or r.dst.is_multicast))
 
 
 def names_network(message: str, refs: tuple[str, ...]) -> bool:

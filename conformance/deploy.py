@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ipvlan_driver import netns as ns
+import netnsutil as ns
 
 from . import topology
 from .backends.base import Attached, Backend, BackendFactory, HostContext

@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from ipvlan_driver import netns as ns
-from ipvlan_driver.errors import DriverError
-from ipvlan_driver.netlink import Netlink
+import netnsutil as ns
 
 from . import kernel, report
 from .backends import resolve
@@ -20,6 +18,8 @@ from .backends.base import BackendFactory
 from .cases import Case
 from .deploy import DeployError, Deployment, deployed, lab, worker_prefix
 from .examples import Example
+from .labnet import Lab
+from .observe import KernelError, Observer
 
 KERNEL_MINIMUMS = kernel.load()
 
@@ -117,8 +117,8 @@ def _root_namespace_guard() -> Iterator[None]:
 
 
 def _root_links() -> list[str]:
-    with Netlink(None) as nl:
-        return sorted(link.name for link in nl.links())
+    with Observer(None) as seen:
+        return sorted(link.name for link in seen.links())
 
 
 def _kernel_probe() -> None:
@@ -129,10 +129,10 @@ def _kernel_probe() -> None:
     name = f"icprobe{os.getpid()}"
     ns.create(name)
     try:
-        with Netlink(name) as nl:
+        with Lab(name) as nl:
             nl.add_veth("p0", "p1")
-            nl.add_ipvlan("iv0", "p0", "l2", "bridge")
-    except DriverError as exc:
+            nl.add_ipvlan("iv0", "p0", "l2")
+    except KernelError as exc:
         pytest.exit(
             f"this kernel ({os.uname().release}) cannot create ipvlan links ({exc}); run the suite "
             "through the VM runner: ci/run-in-vm -- .venv/bin/pytest conformance/",

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from ipvlan_driver.netlink import Netlink
-
 from .backends.base import BackendRefused, network_refs
 from .cases import Case, network_cases, params
 from .checks import names_network
 from .deploy import Deployment, deploy_containers, deploy_networks, run_setup
 from .examples import NetworkRequest
+from .observe import Observer
 
 
 def _links(dep: Deployment) -> dict[str, tuple[str | None, int | None]]:
-    with Netlink(dep.topo.host) as nl:
+    with Observer(dep.topo.host) as nl:
         return {link.name: (link.kind, link.vlan_id) for link in nl.links()}
 
 

@@ -6,23 +6,22 @@ from typing import Any
 
 import pytest
 
-from ipvlan_driver.netlink import LinkInfo, Netlink
-
 from .cases import Case, example_cases, params
 from .deploy import Deployment
+from .observe import Link, Observer
 
 
 def _expect(case: Case) -> dict[str, Any]:
     return dict(case.example.networks[0][2]) if case.example.networks else {}
 
 
-def _eth0(dep: Deployment, name: str) -> LinkInfo:
-    with Netlink(dep.container(name).netns) as nl:
+def _eth0(dep: Deployment, name: str) -> Link:
+    with Observer(dep.container(name).netns) as nl:
         return nl.require("eth0")
 
 
-def _parent_of(dep: Deployment, link: LinkInfo) -> LinkInfo:
-    with Netlink(dep.topo.host) as nl:
+def _parent_of(dep: Deployment, link: Link) -> Link:
+    with Observer(dep.topo.host) as nl:
         parent = nl.link_by_index(link.parent_index or 0)
     assert parent is not None, f"the container's eth0 (parent ifindex {link.parent_index}) has no parent on the host"
     return parent

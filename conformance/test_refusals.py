@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ipvlan_driver import netns as ns
-from ipvlan_driver.netlink import Netlink
+import netnsutil as ns
 
 from .backends.base import BackendRefused
 from .cases import Case, params, refusal_cases
 from .deploy import deploy_networks
 from .examples import parse_network_create, parse_run
+from .observe import Observer
 
 
 @pytest.mark.parametrize("case", params(refusal_cases()))
@@ -23,7 +23,7 @@ def test_refusal(case: Case, fresh_lab: object) -> None:
     is_run = command.split()[1] == "run"
     if is_run:
         deploy_networks(dep)
-    with Netlink(dep.topo.host) as nl:
+    with Observer(dep.topo.host) as nl:
         links_before = sorted(link.name for link in nl.links())
     namespaces_before = set(ns.list_names())
     with pytest.raises(BackendRefused) as refused:
@@ -34,6 +34,6 @@ def test_refusal(case: Case, fresh_lab: object) -> None:
     assert str(case.data["error_contains"]) in str(refused.value), (
         f"`{command}` was refused, but the message does not name {case.data['error_contains']!r}: {refused.value}"
     )
-    with Netlink(dep.topo.host) as nl:
+    with Observer(dep.topo.host) as nl:
         assert sorted(link.name for link in nl.links()) == links_before, "a refused command left a link behind"
     assert set(ns.list_names()) == namespaces_before, "a refused command left a namespace behind"

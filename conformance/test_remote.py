@@ -7,11 +7,10 @@ import ipaddress
 
 import pytest
 
-from ipvlan_driver.netlink import Netlink
-
 from .cases import Case, example_cases, params
 from .checks import global_addresses, ping
 from .deploy import Deployment, deploy_containers, deploy_networks
+from .labnet import Lab
 from .topology import HOST_ADDR, REMOTE_ADDR
 
 
@@ -20,7 +19,7 @@ from .topology import HOST_ADDR, REMOTE_ADDR
 )
 def test_remote_host_needs_route(case: Case, fresh_lab: Deployment) -> None:
     dep = fresh_lab
-    with Netlink(dep.topo.upstream) as up:
+    with Lab(dep.topo.upstream) as up:
         up.set_sysctl("net.ipv4.ip_forward", "1")
     deploy_networks(dep)
     deploy_containers(dep)
@@ -32,7 +31,7 @@ def test_remote_host_needs_route(case: Case, fresh_lab: Deployment) -> None:
     assert not before.ok, f"without a route to the container network the remote host must not reach it: {before}"
     subnet = ipaddress.ip_interface(cidr).network
     gateway = ipaddress.ip_interface(HOST_ADDR).ip
-    with Netlink(dep.topo.upstream) as up:
+    with Lab(dep.topo.upstream) as up:
         up.add_route(subnet, "br0", str(gateway))
     after = ping(remote, target, expect_reply=True)
     assert after.ok, f"with `{subnet} via {gateway}` upstream, {REMOTE_ADDR} should reach {name}: {after}"

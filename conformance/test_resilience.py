@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from ipvlan_driver import netns as ns
-from ipvlan_driver.netlink import Netlink
+import netnsutil as ns
 
 from .backends.base import Attached, BackendRefused, Killable, Listable, Restartable
 from .cases import Case
 from .checks import global_addresses, ping
 from .deploy import Deployment
 from .examples import ContainerRequest, DocRef, Example, NetworkRequest, load_examples
+from .labnet import Lab
+from .observe import Observer
 
 COUNT = 50
 L2 = NetworkRequest("resil_l2", ("192.168.1.0/24",), ("192.168.1.1",), (("parent", "eth0"),))
@@ -57,7 +58,7 @@ def _ipv4(attached: Attached) -> str:
 
 
 def _host_links(dep: Deployment) -> set[tuple[str, str | None]]:
-    with Netlink(dep.topo.host) as nl:
+    with Observer(dep.topo.host) as nl:
         return {(link.name, link.kind) for link in nl.links()}
 
 
@@ -176,14 +177,14 @@ def test_parent_deleted_behind_driver(case: Case, fresh_lab: Deployment) -> None
     dep.backend.create_network(network)
     dep.attached["p1"] = dep.backend.run(ContainerRequest("p1", network.name))
     parent = network.opts["parent"]
-    with Netlink(dep.topo.host) as nl:
+    with Lab(dep.topo.host) as nl:
         nl.delete_link(parent)
     try:
         dep.attached["p2"] = dep.backend.run(ContainerRequest("p2", network.name))
     except BackendRefused as exc:
         assert parent in str(exc), f"a refusal must name the missing parent {parent}: {exc}"
     else:
-        with Netlink(dep.topo.host) as nl:
+        with Observer(dep.topo.host) as nl:
             link = nl.link(parent)
         assert link is not None and link.kind == "vlan" and link.vlan_id == 20, "the run re-created the parent"
     for name in list(dep.attached):

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from ipvlan_driver.netlink import Netlink
-
 from .cases import Case, example_cases, params
 from .checks import global_addresses, ping
 from .deploy import Deployment
+from .observe import Observer
 from .wire import send_frame, tap, wait_for
 
 
@@ -75,7 +74,7 @@ def test_broadcast_arp(case: Case, deployment: Deployment) -> None:
     mode = case.example.networks[0][2].get("mode", "l2")
     name, attached = next(iter(deployment.attached.items()))
     target = next(a.split("/")[0] for a in global_addresses(attached.netns) if ":" not in a)
-    with Netlink(deployment.topo.upstream) as up:
+    with Observer(deployment.topo.upstream) as up:
         mac = up.require("br0").mac
     # the switch's own MAC: a reply to it is delivered to br0, where the tap listens
     request = Ether(dst="ff:ff:ff:ff:ff:ff", src=mac) / ARP(op=1, hwsrc=mac, psrc="192.168.1.99", pdst=target)

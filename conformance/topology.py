@@ -12,15 +12,15 @@ Every namespace is registered for removal the moment it exists; `Topology.close`
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipvlan_driver import netns as ns
-from ipvlan_driver.netlink import Netlink
+import netnsutil as ns
+
+from .labnet import Lab
 
 HOST_ADDR = "192.168.1.250/24"
 HOST2_ADDR = "192.168.1.251/24"
@@ -64,15 +64,12 @@ class Topology:
     def close(self) -> None:
         self.stack.close()
 
-    def nl(self, netns: str) -> Netlink:
-        return Netlink(netns)
-
     # manual steps the docs run on the docker host ------------------------------------------
 
     def host_command(self, command: str) -> None:
         """Run one of the docs' `ip link` lines on the docker host, through netlink."""
         argv = shlex.split(command)
-        with Netlink(self.host) as nl:
+        with Lab(self.host) as nl:
             match argv:
                 case ["ip", "link", "add", "link", base, "name", name, "type", "vlan", "id", vid]:
                     nl.add_vlan(name, base, int(vid))
@@ -87,19 +84,14 @@ class Topology:
 def _veth(a_ns: str, a_name: str, b_ns: str, b_name: str) -> None:
     # made inside a_ns and moved: nothing is ever created in the root namespace
     tmp = "vtmp" + os.urandom(3).hex()
-    with Netlink(a_ns) as nl:
+    with Lab(a_ns) as nl:
         nl.add_veth(a_name, tmp)
         nl.move_to_netns(tmp, b_ns, b_name)
 
 
-def _addr(nl: Netlink, ifname: str, cidr: str) -> None:
-    iface = ipaddress.ip_interface(cidr)
-    nl.add_address(ifname, iface, nodad=iface.version == 6)
-
-
 def _scrub(netns: str) -> None:
     """Return a long-lived docker-host namespace to bare: every link but lo goes, routes with them."""
-    with Netlink(netns) as nl:
+    with Lab(netns) as nl:
         for link in nl.links():
             if link.name != "lo":
                 nl.delete_link(link.name)  # sub-interfaces may already be gone with their base: fine
@@ -124,7 +116,7 @@ def build(prefix: str, upstream: dict[str, Any] | None = None, host: str | None 
         _veth(topo.host, "eth0", topo.upstream, "p1")
         _veth(topo.host2, "eth0", topo.upstream, "p2")
         _veth(topo.remote, "eth0", topo.upstream, "rem0")
-        with Netlink(topo.upstream) as up:
+        with Lab(topo.upstream) as up:
             up.set_up("lo")
             up.add_bridge("br0")
             for port in ("p1", "p2"):
@@ -134,38 +126,38 @@ def build(prefix: str, upstream: dict[str, Any] | None = None, host: str | None 
                 up.set_hairpin("p1", True)
             up.set_up("br0")
             for cidr in dict.fromkeys([UPSTREAM_ADDR, *(upstream.get("untagged") or [])]):
-                _addr(up, "br0", str(cidr))
+                up.add_address("br0", str(cidr))
             for vid, cidrs in sorted((upstream.get("vlans") or {}).items()):
                 sub = f"p1.{int(vid)}"
                 up.add_vlan(sub, "p1", int(vid))
                 up.set_up(sub)
                 for cidr in cidrs:
-                    _addr(up, sub, str(cidr))
+                    up.add_address(sub, str(cidr))
             up.set_up("rem0")
-            _addr(up, "rem0", REMOTE_GW)
+            up.add_address("rem0", REMOTE_GW)
             # like a switch's SVIs, answer ARP only for addresses of the receiving interface
             up.set_sysctl("net.ipv4.conf.all.arp_ignore", "1")
             forwarding = "1" if upstream.get("forwarding") else "0"
             up.set_sysctl("net.ipv4.ip_forward", forwarding)
             up.set_sysctl("net.ipv6.conf.all.forwarding", forwarding)
         for host, cidr in ((topo.host, HOST_ADDR), (topo.host2, HOST2_ADDR)):
-            with Netlink(host) as nl:
+            with Lab(host) as nl:
                 nl.set_up("lo")
                 nl.set_up("eth0")
-                _addr(nl, "eth0", cidr)
-                nl.add_route(ipaddress.ip_network("0.0.0.0/0"), "eth0", "192.168.1.1")
-        with Netlink(topo.host2) as nl:
+                nl.add_address("eth0", cidr)
+                nl.add_route("default", "eth0", "192.168.1.1")
+        with Lab(topo.host2) as nl:
             for cidr in upstream.get("second_host") or []:
-                _addr(nl, "eth0", str(cidr))
-        with Netlink(topo.host) as nl:
+                nl.add_address("eth0", str(cidr))
+        with Lab(topo.host) as nl:
             # docker0's address is why the docs' default pool comes out as 172.18.0.0/16
             nl.add_bridge("docker0")
-            _addr(nl, "docker0", DOCKER0_ADDR)
-        with Netlink(topo.remote) as nl:
+            nl.add_address("docker0", DOCKER0_ADDR)
+        with Lab(topo.remote) as nl:
             nl.set_up("lo")
             nl.set_up("eth0")
-            _addr(nl, "eth0", REMOTE_ADDR)
-            nl.add_route(ipaddress.ip_network("0.0.0.0/0"), "eth0", "10.250.0.1")
+            nl.add_address("eth0", REMOTE_ADDR)
+            nl.add_route("default", "eth0", "10.250.0.1")
         yield topo
     finally:
         topo.close()

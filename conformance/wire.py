@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from ipvlan_driver import netns as ns
+import netnsutil as ns
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263

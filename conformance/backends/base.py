@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ipvlan_driver import __version__
-from ipvlan_driver import netns as ns
+import netnsutil as ns
 
 from ..examples import ContainerRequest, NetworkRequest
 
@@ -114,8 +114,10 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 
 def our_version() -> str:
-    """This project's version: the driver behind the native, cli and plugin backends."""
-    return f"ipvlan-conformance {__version__}"
+    """This project's version: the driver behind the native, cli and plugin backends.
+
+    Read from the installed distribution, not from `ipvlan_driver`, which the suite does not import."""
+    return f"ipvlan-conformance {importlib.metadata.version('ipvlan-conformance')}"
 
 
 def network_refs(backend: Backend, name: str) -> tuple[str, ...]:

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ipvlan_driver import failpoints
-from ipvlan_driver import netns as ns
+import netnsutil as ns
+from ipvlan_driver import failpoints  # our plugin's kill switch, for the one column where Docker runs it
 
 from ..examples import ContainerRequest, NetworkRequest
+from ..labnet import Lab
 from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version, stop_process
 from .unixhttp import request_json
 
@@ -220,11 +221,8 @@ class Daemon:
             (RUN_DIR / sub).mkdir(parents=True, exist_ok=True)
         if not ns.exists(HOST_NETNS):
             ns.create(HOST_NETNS)
-        with contextlib.suppress(Exception):
-            from ipvlan_driver.netlink import Netlink
-
-            with Netlink(HOST_NETNS) as nl:
-                nl.set_up("lo")
+        with contextlib.suppress(Exception), Lab(HOST_NETNS) as nl:
+            nl.set_up("lo")
         self.log = open(RUN_DIR / "dockerd.log", "wb" if fresh else "ab")  # noqa: SIM115 - as long as dockerd
         self.proc = subprocess.Popen(
             [

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipvlan_driver import netns as ns
+import netnsutil as ns
 
 from ..examples import ContainerRequest, NetworkRequest
 from .base import Attached, BackendRefused, HostContext, run_in_netns

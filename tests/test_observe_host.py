@@ -1,0 +1,97 @@
+"""The suite's own netlink layer on this host's kernel: two namespaces joined by a veth pair, built with
+`labnet.Lab` and read back with `observe.Observer` (veth and bridge links need no VM)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+import netnsutil
+from conformance import checks
+from conformance.labnet import Lab
+from conformance.observe import KernelError, LinkMissing, Observer
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[str, str]]:
+    a, b = f"or{os.getpid()}a", f"or{os.getpid()}b"
+    made: list[str] = []
+    try:
+        for name in (a, b):
+            netnsutil.create(name)
+            made.append(name)
+        yield a, b
+    finally:
+        for name in reversed(made):
+            netnsutil.remove(name)
+
+
+def _build(a: str, b: str) -> None:
+    with Lab(a) as lab:
+        lab.add_veth("eth0", "vtmp")
+        lab.move_to_netns("vtmp", b, "p1")
+        for link in ("lo", "eth0"):
+            lab.set_up(link)
+        lab.add_address("eth0", "192.168.1.250/24")
+        lab.add_address("eth0", "2001:db8:abc8::10/64")
+        lab.add_route("default", "eth0", "192.168.1.1")
+        lab.add_route("10.1.0.0/16", "eth0", "192.168.1.9")
+    with Lab(b) as lab:
+        lab.add_bridge("br0")
+        lab.set_master("p1", "br0")
+        lab.set_hairpin("p1", True)
+        for link in ("p1", "br0"):
+            lab.set_up(link)
+        lab.add_address("br0", "192.168.1.1/24")
+        lab.set_sysctl("net.ipv4.ip_forward", "1")
+
+
+def test_a_lab_built_and_read_back(pair: tuple[str, str]) -> None:
+    a, b = pair
+    _build(a, b)
+    with Observer(a) as seen:
+        eth0 = seen.require("eth0")
+        assert (eth0.kind, eth0.up) == ("veth", True)
+        assert {link.name for link in seen.links()} == {"lo", "eth0"}
+        assert seen.link("p1") is None, "the peer was moved out"
+        assert seen.sysctl("net.ipv4.ip_forward") == "0"
+    with Observer(b) as seen:
+        p1, br0 = seen.require("p1"), seen.require("br0")
+        assert (p1.kind, br0.kind) == ("veth", "bridge")
+        assert seen.link_by_index(br0.index) == br0
+        assert seen.sysctl("net.ipv4.ip_forward") == "1", "the sysctl was written in the lab's namespace"
+    assert checks.global_addresses(a) == {"192.168.1.250/24": False, "2001:db8:abc8::10/64": True}
+    assert checks.routes(a, 4) == ["10.1.0.0/16 via 192.168.1.9", "192.168.1.0/24", "default via 192.168.1.1"]
+    assert checks.routes(a, 6) == ["2001:db8:abc8::/64"]
+    assert checks.routes(b, 4) == ["192.168.1.0/24"]
+
+
+def test_the_oracle_and_the_driver_read_a_healthy_kernel_alike(pair: tuple[str, str]) -> None:
+    # not a proof of independence (that is the import contract), but the two readings must agree
+    from ipvlan_driver.netlink import Netlink
+
+    a, b = pair
+    _build(a, b)
+    with Netlink(a) as nl:
+        theirs = sorted(r.normalized() for r in nl.routes(4))
+        their_links = {(link.name, link.kind, link.mac, link.flags) for link in nl.links()}
+    with Observer(a) as seen:
+        assert sorted(r.normal for r in seen.routes(4)) == theirs
+        assert {(link.name, link.kind, link.mac, link.flags) for link in seen.links()} == their_links
+
+
+def test_failures_name_what_and_where(pair: tuple[str, str]) -> None:
+    a, _ = pair
+    with Lab(a) as lab:
+        with pytest.raises(LinkMissing, match=f"link 'nope' does not exist in namespace '{a}'"):
+            lab.set_up("nope")
+        lab.add_bridge("br0")
+        with pytest.raises(KernelError, match=f"failed to create bridge 'br0' in namespace '{a}': file exists"):
+            lab.add_bridge("br0")
+        assert lab.delete_link("br0") and not lab.delete_link("br0"), "deleting what is gone is success"
+    with pytest.raises(KernelError, match="namespace 'or-missing'"):
+        Observer("or-missing")
