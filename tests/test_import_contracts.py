@@ -51,6 +51,16 @@ def test_the_driver_and_the_shared_plumbing_import_no_suite() -> None:
     assert set(contracts["netnsutil"]["forbidden_modules"]) == {"conformance", "ipvlan_driver", "pyroute2"}
 
 
+def test_each_side_talks_netlink_in_one_place() -> None:
+    netlink = _contracts()["netlink"]
+    assert (netlink["source_modules"], netlink["forbidden_modules"]) == (["conformance", "ipvlan_driver"], ["pyroute2"])
+    assert {line.split(" -> ")[0] for line in netlink["ignore_imports"]} == {
+        "conformance.observe",
+        "conformance.labnet",
+        "ipvlan_driver.netlink",
+    }
+
+
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     # PYTHONPATH first: the editable install would otherwise resolve the packages to the real tree
     env = {**os.environ, "PYTHONPATH": str(root)}
@@ -79,8 +89,17 @@ def copy(tmp_path: Path) -> Path:
         ("conformance/backends/docker.py", "from ipvlan_driver import netlink", "conformance.backends.docker"),
         ("ipvlan_driver/driver.py", "import conformance.observe", "ipvlan_driver.driver -> conformance"),
         ("netnsutil/__init__.py", "import pyroute2", "netnsutil -> pyroute2"),
+        ("conformance/checks.py", "from pyroute2 import IPRoute", "conformance.checks -> pyroute2"),
+        ("ipvlan_driver/driver.py", "import pyroute2", "ipvlan_driver.driver -> pyroute2"),
     ],
-    ids=["suite-imports-driver", "docker-beyond-failpoints", "driver-imports-suite", "plumbing-reads-netlink"],
+    ids=[
+        "suite-imports-driver",
+        "docker-beyond-failpoints",
+        "driver-imports-suite",
+        "plumbing-reads-netlink",
+        "suite-netlink-outside-observe",
+        "driver-netlink-outside-netlink",
+    ],
 )
 def test_a_forbidden_import_breaks_a_contract(copy: Path, module: str, line: str, broken: str) -> None:
     path = copy / module

@@ -95,3 +95,25 @@ def test_failures_name_what_and_where(pair: tuple[str, str]) -> None:
         assert lab.delete_link("br0") and not lab.delete_link("br0"), "deleting what is gone is success"
     with pytest.raises(KernelError, match="namespace 'or-missing'"):
         Observer("or-missing")
+
+
+def test_the_documented_lab_reads_the_same_through_both_layers() -> None:
+    # the lab without 802.1Q (this host has none): built by labnet, read by the suite and by the driver
+    from conformance.topology import build
+    from ipvlan_driver.netlink import Netlink
+
+    upstream = {"hairpin": True, "forwarding": True, "untagged": ["10.0.0.1/24"], "second_host": ["10.0.0.7/24"]}
+    with build(f"or{os.getpid() % 10000}", upstream) as topo:
+        for netns in (topo.host, topo.host2, topo.upstream, topo.remote):
+            with Netlink(netns) as nl:
+                routes = sorted(r.normalized() for r in nl.routes(4))
+                links = sorted((link.name, link.kind, link.mac, link.flags, link.parent_index) for link in nl.links())
+                addresses = sorted((str(a.interface), a.nodad, a.scope) for a in nl.addresses())
+            with Observer(netns) as seen:
+                assert sorted(r.normal for r in seen.routes(4)) == routes, netns
+                assert sorted((x.name, x.kind, x.mac, x.flags, x.parent_index) for x in seen.links()) == links, netns
+                assert sorted((a.normal, a.nodad, a.scope) for a in seen.addresses()) == addresses, netns
+        assert checks.routes(topo.host2, 4) == ["10.0.0.0/24", "192.168.1.0/24", "default via 192.168.1.1"]
+        with Observer(topo.upstream) as seen:
+            assert (seen.sysctl("net.ipv4.ip_forward"), seen.sysctl("net.ipv4.conf.all.arp_ignore")) == ("1", "1")
+    assert not [n for n in netnsutil.list_names() if n.startswith(topo.prefix + "-")], "the lab is torn down"
