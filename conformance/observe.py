@@ -103,7 +103,7 @@ class Route:
 # normal forms of single messages: pure, so they are unit-tested on canned pyroute2 messages ---------
 
 
-def _raw_attrs(nla: Any) -> dict[int, bytes]:
+def nested_attrs(nla: Any) -> dict[int, bytes]:
     """An nla's nested attributes as type -> payload, read from the wire bytes.
 
     pyroute2 0.9.7's ipvlan map lacks IFLA_IPVLAN_FLAGS and drops its value; reading the bytes
@@ -133,7 +133,7 @@ def link_from_msg(msg: Any) -> Link:
     if kind == "vlan" and data is not None:
         vlan_id = data.get_attr("IFLA_VLAN_ID")
     if kind == "ipvlan" and data is not None:
-        raw = _raw_attrs(data)
+        raw = nested_attrs(data)
         raw_mode = _u16(raw.get(IFLA_IPVLAN_MODE))
         mode = IPVLAN_MODES.get(raw_mode) if raw_mode is not None else None
         flag = IPVLAN_FLAGS.get(_u16(raw.get(IFLA_IPVLAN_FLAGS)) or 0)

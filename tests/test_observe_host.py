@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 
 import pytest
@@ -117,3 +118,20 @@ def test_the_documented_lab_reads_the_same_through_both_layers() -> None:
         with Observer(topo.upstream) as seen:
             assert (seen.sysctl("net.ipv4.ip_forward"), seen.sysctl("net.ipv4.conf.all.arp_ignore")) == ("1", "1")
     assert not [n for n in netnsutil.list_names() if n.startswith(topo.prefix + "-")], "the lab is torn down"
+
+
+@pytest.mark.parametrize(("mode", "number"), [("private", 1), ("bridge", 4)])
+def test_nested_attributes_are_read_from_a_real_dump(pair: tuple[str, str], mode: str, number: int) -> None:
+    # the bytes reader behind ipvlan's mode and flag, on a link this host has: macvlan's IFLA_MACVLAN_MODE
+    # (type 1, u32) inside a whole multi-message dump buffer
+    from conformance.observe import nested_attrs
+
+    a, _ = pair
+    with Lab(a) as lab:
+        lab.add_veth("v0", "v1")
+        lab.add_bridge("br0")  # another link with IFLA_INFO_DATA in the same dump
+        parent = lab.require("v0").index
+        lab._ipr.link("add", ifname="mv0", kind="macvlan", link=parent, macvlan_mode=mode)
+        dump = {m.get_attr("IFLA_IFNAME"): m for m in lab._ipr.link("dump")}
+    data = dump["mv0"].get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+    assert nested_attrs(data)[1] == struct.pack("=I", number)
