@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from . import yamlfile
+from .data import FIXTURES
 
-CAUSES = Path(__file__).resolve().parent.parent / "fixtures" / "engines" / "causes.yaml"
+CAUSES = FIXTURES / "engines" / "causes.yaml"
 FIELDS = ("id", "columns", "behaviours", "cause", "evidence")
 
 

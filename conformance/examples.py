@@ -13,8 +13,7 @@ from ipvlan_driver.model import NetworkSpec
 from ipvlan_driver.options import network_spec
 
 from . import yamlfile
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from .data import FIXTURES
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import yamlfile
-from .examples import FIXTURES
+from .data import FIXTURES
 
 MINIMUMS = FIXTURES / "kernel" / "minimums.yaml"
 Version = tuple[int, int]

@@ -52,19 +52,6 @@ class DeploymentCache:
         self.stack.close()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "xdist_group(name): keep one example's tests on one worker")
-    config.addinivalue_line(
-        "markers",
-        "representative: the examples flagged `representative: true` in fixtures (every mode, a VLAN parent, "
-        "IPv6, a refusal): a third-party column's selection where the whole suite costs too much",
-    )
-    # `-n auto` alone would scatter one example's tests over workers, each deploying it again
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # group each example's tests so its deployment is built once (stable: file order kept within)
     def key(item: pytest.Item) -> str:

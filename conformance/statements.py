@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import yamlfile
-from .examples import FIXTURES
+from .data import FIXTURES
 
 STATEMENTS = FIXTURES / "statements"
 IMPLICIT = "implicit"  # the `file` of statements the pages take for granted (no page line to quote)
