@@ -6,7 +6,8 @@ publish: deviations with their doc lines) and prints a terminal table. A cell is
 pass / FAIL / ERROR / unsupported / skipped; a row whose test encodes a documentation erratum (the
 intended reading where the docs contradict themselves) carries the erratum's id, and its cells say so.
 `python -m conformance.matrix --diff OLD NEW` lists the cells that changed between two runs (matrix.json
-files or run directories).
+files or run directories): added, removed, regressed (pass -> FAIL), fixed, changed; it exits 1 when any
+did, 0 when none.
 """
 
 from __future__ import annotations
@@ -317,6 +318,20 @@ def cells(path: Path) -> dict[tuple[str, str], str]:
     return {(f"{r['example']}-{r['behaviour']}", column): str(r["outcome"]) for r in data["results"]}
 
 
+def change(was: str, now: str) -> str:
+    """What a cell's change is: added / removed (only one run has it), regressed / fixed, or changed."""
+    bad = ("fail", "error")
+    if was == "-":
+        return "added"
+    if now == "-":
+        return "removed"
+    if was == "pass" and now in bad:
+        return "regressed"
+    if was in bad and now == "pass":
+        return "fixed"
+    return "changed"
+
+
 def diff(old: Path, new: Path) -> list[str]:
     """The cells that changed between two runs: outcome changes, and cells only one of them has."""
     before, after = cells(old), cells(new)
@@ -325,7 +340,9 @@ def diff(old: Path, new: Path) -> list[str]:
         was, now = before.get(key, "-"), after.get(key, "-")
         if was != now:
             test_id, column = key
-            out.append(f"{column:<32} {test_id:<60} {SYMBOL.get(was, was)} -> {SYMBOL.get(now, now)}")
+            out.append(
+                f"{change(was, now):<10} {column:<32} {test_id:<60} {SYMBOL.get(was, was)} -> {SYMBOL.get(now, now)}"
+            )
     return out
 
 
@@ -337,8 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         changed = diff(Path(args_in[1]), Path(args_in[2]))
         print("\n".join(changed) if changed else "no cell changed")
-        print(f"{len(changed)} cells changed")
-        return 0
+        kinds = [line.split()[0] for line in changed]
+        print(f"{len(changed)} cells changed" + "".join(f", {kinds.count(k)} {k}" for k in sorted(set(kinds))))
+        return 1 if changed else 0  # as diff(1): 0 the same, 1 something changed, 2 trouble
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path, help="directories holding a conformance.json each")
     parser.add_argument("--out", type=Path, required=True)

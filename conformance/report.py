@@ -9,6 +9,7 @@ import platform
 import shlex
 import subprocess
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,10 @@ SUITE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def suite_commit(repo: Path = SUITE_ROOT) -> str:
-    """The suite's commit (`git describe --always --dirty`), so a report says which suite judged; '' outside git."""
+    """The suite's commit (`git describe --always --dirty`), so a report says which suite judged; '' outside
+    its own checkout (an installed suite sits in site-packages, perhaps inside someone else's repository)."""
+    if not (repo / ".git").exists():
+        return ""
     try:
         done = subprocess.run(
             ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
@@ -145,6 +149,13 @@ def suite_commit(repo: Path = SUITE_ROOT) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def suite_version() -> str:
+    try:
+        return metadata.version("ipvlan-conformance")
+    except metadata.PackageNotFoundError:  # a checkout that was never installed
+        return ""
 
 
 def write(directory: Path, config: pytest.Config) -> None:
@@ -156,12 +167,15 @@ def write(directory: Path, config: pytest.Config) -> None:
     commit = suite_commit()
     if commit:
         meta["suite"] = commit
+    meta["suite_version"] = suite_version()
     invocation = config.invocation_params
     meta["command"] = f"cd {shlex.quote(str(invocation.dir))} && python -m pytest {shlex.join(invocation.args)}"
     payload = {"meta": meta, "results": [asdict(r) for r in rows], "errata": _errata()}
     (directory / "conformance.json").write_text(json.dumps(payload, indent=1))
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (directory / "report.yaml").write_text(publish.render(publish.build(payload, today)))
+    published = publish.build(payload, today)
+    (directory / "report.yaml").write_text(publish.render(published))
+    (directory / "conformance-report.md").write_text(publish.markdown(published))
     colors = {
         "pass": "#c8f7c5",
         "fail": "#f7c5c5",

@@ -179,3 +179,32 @@ def test_a_report_names_the_suite_commit_that_judged(tmp_path: Path) -> None:
     data["meta"]["suite"] = "abc1234"
     (run / "conformance.json").write_text(json.dumps(data))
     assert "suite abc1234" in matrix.markdown(matrix.load([run]), causes=[], statements=[])
+
+
+def test_an_installed_suite_claims_no_commit_of_the_repository_around_it(tmp_path: Path) -> None:
+    import subprocess
+
+    from conformance.report import suite_commit
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
+    site = tmp_path / "venv" / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    assert suite_commit(tmp_path) != "", "the checkout itself names its commit"
+    assert suite_commit(site) == "", "site-packages inside someone's repository is not that repository's suite"
