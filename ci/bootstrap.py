@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import allure_html
 import engines
 import vm
 
@@ -171,8 +172,9 @@ def ensure_backend_packages(apt: Apt, columns: Sequence[str]) -> None:
                 raise BootstrapError(str(exc)) from None
 
 
-# what the project's own tests use beyond Python: `vagrant validate` checks vagrant/Vagrantfile
-TEST_TOOLS = ("vagrant",)
+# what the project's own tests use beyond Python: `vagrant validate` checks vagrant/Vagrantfile; headless
+# chromium opens every HTML page the project writes (tests/test_pages.py)
+TEST_TOOLS = ("vagrant", "chromium")
 
 
 def ensure_test_tools(apt: Apt) -> None:
@@ -192,6 +194,7 @@ def main(argv: Sequence[str] = ()) -> int:
         ensure_vm_packages(apt)
         ensure_backend_packages(apt, backends)
         ensure_test_tools(apt)
+        allure_html.ensure(step)  # the main job renders allure-results to HTML; never fatal
         ensure_venv(apt)
     except BootstrapError as exc:
         step(f"error: {exc}")

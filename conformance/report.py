@@ -171,37 +171,40 @@ def write(directory: Path, config: pytest.Config) -> None:
     invocation = config.invocation_params
     meta["command"] = f"cd {shlex.quote(str(invocation.dir))} && python -m pytest {shlex.join(invocation.args)}"
     payload = {"meta": meta, "results": [asdict(r) for r in rows], "errata": _errata()}
+    emit(directory, payload, datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+COLORS = {"pass": "#c8f7c5", "fail": "#f7c5c5", "error": "#f7c5c5", "unsupported": "#f7eec5", "skipped": "#e0e0e0"}
+
+
+def emit(directory: Path, payload: dict[str, Any], today: str) -> None:
+    """One run's files from its data: conformance.json, report.yaml, conformance-report.md, conformance.html."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meta, rows = payload["meta"], payload["results"]
     (directory / "conformance.json").write_text(json.dumps(payload, indent=1))
-    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     published = publish.build(payload, today)
     (directory / "report.yaml").write_text(publish.render(published))
     (directory / "conformance-report.md").write_text(publish.markdown(published))
-    colors = {
-        "pass": "#c8f7c5",
-        "fail": "#f7c5c5",
-        "error": "#f7c5c5",
-        "unsupported": "#f7eec5",
-        "skipped": "#e0e0e0",
-    }
+    outcomes = [r["outcome"] for r in rows]
     body = [
-        f"<h1>ipvlan conformance — backend {html.escape(backend)}</h1>",
-        f"<p>kernel {html.escape(meta['kernel'])}, Python {meta['python']}; "
-        f"{sum(r.outcome == 'pass' for r in rows)} pass, {sum(r.outcome in ('fail', 'error') for r in rows)} "
-        f"fail, {sum(r.outcome == 'unsupported' for r in rows)} unsupported</p>",
+        f"<h1>ipvlan conformance — backend {html.escape(str(meta['backend']))}</h1>",
+        f"<p>kernel {html.escape(str(meta['kernel']))}, Python {html.escape(str(meta.get('python', '')))}; "
+        f"{outcomes.count('pass')} pass, {outcomes.count('fail') + outcomes.count('error')} "
+        f"fail, {outcomes.count('unsupported')} unsupported</p>",
         "<table><tr><th>example</th><th>behaviour</th><th>outcome</th><th>erratum</th><th>detail</th></tr>",
     ]
     for r in rows:
         body.append(
-            f"<tr style='background:{colors.get(r.outcome, '#fff')}'><td>{html.escape(r.example)}</td>"
-            f"<td>{html.escape(r.behaviour)}</td><td>{r.outcome}</td><td>{html.escape(', '.join(r.errata))}</td>"
-            f"<td>{html.escape(r.detail)}</td></tr>"
+            f"<tr style='background:{COLORS.get(r['outcome'], '#fff')}'><td>{html.escape(r['example'])}</td>"
+            f"<td>{html.escape(r['behaviour'])}</td><td>{html.escape(r['outcome'])}</td>"
+            f"<td>{html.escape(', '.join(r.get('errata') or []))}</td><td>{html.escape(r.get('detail', ''))}</td></tr>"
         )
     body.append(
         "</table><h2>Documentation errata (tests encode the intended behaviour)</h2>"
         "<table><tr><th>example</th><th>erratum</th><th>doc line</th><th>the doc says</th>"
         "<th>intended</th></tr>"
     )
-    for e in _errata():
+    for e in payload.get("errata") or []:
         body.append(
             "<tr>"
             + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in ("example", "id", "doc", "says", "intended"))

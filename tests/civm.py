@@ -32,3 +32,9 @@ def load_kernels() -> ModuleType:
     """ci/kernels.py imports `vm` and `engines` as the scripts do."""
     sys.modules.setdefault("engines", load_engines())
     return _load("ci_kernels", "kernels.py")
+
+
+def load_allure_html() -> ModuleType:
+    """ci/allure_html.py imports `vm` as the scripts do."""
+    sys.modules.setdefault("vm", load_vm())
+    return _load("ci_allure_html", "allure_html.py")
