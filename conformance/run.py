@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from . import matrix
+from . import matrix, report
 
 RUNNING = ".running"  # the column's name is known only once the run has described its driver
 
@@ -45,6 +46,16 @@ def keep(reports: Path) -> Path | None:
     return target
 
 
+class Reproduce:
+    """Makes the report's `reproduce` line this command, not the pytest command line it expands to."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[report.COMMAND] = self.command
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ipvlan-conformance",
@@ -52,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         epilog="every other option goes to pytest (--backend=..., -k ipvlan20, -n auto, ...); run as root",
     )
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="where the reports go (./reports)")
-    ours, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    ours, extra = parser.parse_known_args(given)
     reports: Path = ours.reports.resolve()
     shutil.rmtree(reports / RUNNING, ignore_errors=True)
-    status = int(pytest.main(pytest_args(reports, extra)))
+    command = f"cd {shlex.quote(str(Path.cwd()))} && ipvlan-conformance {shlex.join(given)}"
+    status = int(pytest.main(pytest_args(reports, extra), plugins=[Reproduce(command)]))
     kept = keep(reports)
     if kept is None:
         print(f"ipvlan-conformance: the run wrote no report (pytest exit {status})")

@@ -11,11 +11,11 @@ from conformance import run
 
 
 def _fake_run(column: str, outcome: str) -> object:
-    def main(args: list[str]) -> int:
+    def main(args: list[str], plugins: list[run.Reproduce]) -> int:
         out = Path(next(a for a in args if a.startswith("--report-dir=")).partition("=")[2])
         out.mkdir(parents=True)
         result = {"example": "db_net", "behaviour": "c1-addresses", "outcome": outcome, "detail": "", "doc": ""}
-        meta = {"backend": column, "kernel": "6.1.0-test", "driver": {}}
+        meta = {"backend": column, "kernel": "6.1.0-test", "driver": {}, "command": plugins[0].command}
         (out / "conformance.json").write_text(json.dumps({"meta": meta, "results": [result], "errata": []}))
         return 1 if outcome == "fail" else 0
 
@@ -30,6 +30,8 @@ def test_each_run_keeps_its_column_and_the_matrix_has_them_all(tmp_path: Path, m
     assert (tmp_path / "native" / "conformance.json").exists()
     assert (tmp_path / "docker-26.1-ipvlan-conformance" / "conformance.json").exists()
     assert not (tmp_path / run.RUNNING).exists()
+    kept = json.loads((tmp_path / "native" / "conformance.json").read_text())
+    assert kept["meta"]["command"].endswith(f"&& ipvlan-conformance --reports {tmp_path} --backend=native")
     cells = json.loads((tmp_path / "matrix.json").read_text())["cells"]
     assert cells[0]["native"] == "pass" and cells[0]["docker-26.1:ipvlan-conformance"] == "fail"
 
@@ -42,5 +44,25 @@ def test_the_pytest_command_line_is_the_installed_suite_with_reports(tmp_path: P
 
 
 def test_a_run_that_wrote_nothing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run.pytest, "main", lambda args: 4)
+    monkeypatch.setattr(run.pytest, "main", lambda args, plugins: 4)
     assert run.main(["--reports", str(tmp_path)]) == 4
+
+
+def test_the_report_reproduces_the_command_not_its_pytest_expansion(tmp_path: Path) -> None:
+    from conformance import report
+
+    class Config:
+        stash = pytest.Stash()
+        invocation_params = pytest.Config.InvocationParams(
+            args=("--pyargs", "conformance", "--report-dir=x/.running"), plugins=None, dir=tmp_path
+        )
+        pluginmanager = type("PM", (), {"get_plugin": staticmethod(lambda name: None)})()
+
+        @staticmethod
+        def getoption(name: str) -> object:
+            return {"--backend": "cni", "--docker-driver": None}[name]
+
+    run.Reproduce("cd /x && ipvlan-conformance --backend=cni").pytest_configure(Config())  # type: ignore[arg-type]
+    report.write(tmp_path / "run", Config())  # type: ignore[arg-type]
+    published = (tmp_path / "run" / "conformance-report.md").read_text()
+    assert "```\ncd /x && ipvlan-conformance --backend=cni\n```" in published
