@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,16 @@ def test_installed_wheel_collects_the_whole_suite_from_anywhere(fresh_venv: Path
     assert other["conformance.plugin"] == 0 and other["rewritten"] is None, other
 
 
-def test_installed_command_runs(fresh_venv: Path, tmp_path: Path) -> None:
+def test_installed_command_writes_the_reports(fresh_venv: Path, tmp_path: Path) -> None:
     done = _run([str(fresh_venv / "bin" / "ipvlan-conformance"), "--help"], tmp_path)
     assert "--reports" in done.stdout and "pytest" in done.stdout
+    # a collection only: the whole report pipeline runs (column kept, report.yaml, matrix) without a lab
+    command = [str(fresh_venv / "bin" / "ipvlan-conformance"), "--reports", "out", "--collect-only", "-q"]
+    done = _run(command, tmp_path)
+    column = tmp_path / "out" / "native"
+    assert (column / "conformance.json").exists() and (column / "junit.xml").exists(), done.stdout
+    published = (column / "conformance-report.md").read_text()
+    assert f"cd {tmp_path} && ipvlan-conformance --reports out --collect-only -q" in published
+    # the installed suite names its version, and no commit: site-packages is no checkout
+    assert f"- **suite**: ipvlan-conformance {metadata.version('ipvlan-conformance')}, commit unknown" in published
+    assert (tmp_path / "out" / "matrix.html").exists() and not (tmp_path / "out" / ".running").exists()
