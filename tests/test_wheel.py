@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("wheel_probe.py")
-SHIPPED = ("pyproject.toml", "README.md", "conformance", "ipvlan_driver", "fixtures")
+SHIPPED = ("pyproject.toml", "README.md", "conformance", "ipvlan_driver", "netnsutil", "fixtures")
 
 
 def _env() -> dict[str, str]:
