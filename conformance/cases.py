@@ -33,23 +33,24 @@ def _examples() -> list[Example]:
 
 def address_cases() -> Iterator[Case]:
     for ex in _examples():
-        for _, req, expect in ex.containers:
-            if "addresses" in expect:
-                yield Case(ex, f"{req.name}-addresses", {"container": req.name, "expect": expect["addresses"]})
-                v6 = [a for a in expect["addresses"] if ":" in str(a)]
+        for step in ex.containers:
+            name, addresses = step.request.name, step.expect.addresses
+            if addresses is not None:
+                yield Case(ex, f"{name}-addresses", {"container": name, "expect": list(addresses)})
+                v6 = [a for a in addresses if ":" in a]
                 if v6:
-                    yield Case(ex, f"{req.name}-ipv6-nodad", {"container": req.name, "expect": v6})
+                    yield Case(ex, f"{name}-ipv6-nodad", {"container": name, "expect": v6})
 
 
 def route_cases() -> Iterator[Case]:
     for ex in _examples():
-        for _, req, expect in ex.containers:
-            for family, key in ((4, "routes"), (6, "routes6")):
-                if key in expect:
-                    routes = sorted(str(r) for r in expect[key])
-                    yield Case(
-                        ex, f"{req.name}-routes-v{family}", {"container": req.name, "family": family, "expect": routes}
-                    )
+        for step in ex.containers:
+            name = step.request.name
+            for family in (4, 6):
+                shown = step.expect.routes_for(family)
+                if shown is not None:
+                    data = {"container": name, "family": family, "expect": sorted(shown)}
+                    yield Case(ex, f"{name}-routes-v{family}", data)
 
 
 def ping_cases() -> Iterator[Case]:
@@ -63,8 +64,8 @@ def ping_cases() -> Iterator[Case]:
 
 def network_cases(behaviour: str) -> Iterator[Case]:
     for ex in _examples():
-        for _, req, expect in ex.networks:
-            yield Case(ex, behaviour, {"network": req, "expect": expect})
+        for step in ex.networks:
+            yield Case(ex, behaviour, {"network": step.request, "expect": step.expect})
 
 
 def example_cases(behaviour: str, *, when: Any = None) -> Iterator[Case]:

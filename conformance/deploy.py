@@ -117,19 +117,19 @@ def run_setup(dep: Deployment) -> None:
 def deploy_networks(dep: Deployment, setup: bool = True) -> None:
     if setup:
         run_setup(dep)
-    for command, req, _ in dep.example.networks:
+    for step in dep.example.networks:
         try:
-            dep.backend.create_network(req)
+            dep.backend.create_network(step.request)
         except Exception as exc:
-            raise DeployError(f"{dep.example.id}: `{command}` failed: {exc}") from exc
+            raise DeployError(f"{dep.example.id}: `{step.command}` failed: {exc}") from exc
 
 
 def deploy_containers(dep: Deployment) -> None:
-    for command, req, _ in dep.example.containers:
+    for step in dep.example.containers:
         try:
-            dep.attached[req.name] = dep.backend.run(req)
+            dep.attached[step.request.name] = dep.backend.run(step.request)
         except Exception as exc:
-            raise DeployError(f"{dep.example.id}: `{command}` failed: {exc}") from exc
+            raise DeployError(f"{dep.example.id}: `{step.command}` failed: {exc}") from exc
 
 
 @contextlib.contextmanager

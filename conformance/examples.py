@@ -9,36 +9,27 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ipvlan_driver.model import NetworkSpec
-from ipvlan_driver.options import network_spec
-
 from . import yamlfile
 from .data import FIXTURES
 
 
 @dataclass(frozen=True)
 class NetworkRequest:
+    """A `docker network create` as typed: strings as given, nothing validated (the driver under test, or
+    the engine in front of it, judges; see conformance/libnetwork.py for what Docker itself refuses)."""
+
     name: str
     subnets: tuple[str, ...] = ()
     gateways: tuple[str, ...] = ()
-    options: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()  # -o key=value, in order, any key
     internal: bool = False
     ipv6: bool = False
+    ip_ranges: tuple[str, ...] = ()
+    aux_addresses: tuple[tuple[str, str], ...] = ()  # --aux-address name=ip
 
     @property
     def opts(self) -> dict[str, str]:
         return dict(self.options)
-
-    def spec(self) -> NetworkSpec:
-        """The request validated the way our driver does (a DriverError says what is wrong)."""
-        return network_spec(
-            self.name,
-            subnets=self.subnets,
-            gateways=self.gateways,
-            options=self.opts,
-            internal=self.internal,
-            ipv6=self.ipv6,
-        )
 
 
 @dataclass(frozen=True)
@@ -58,6 +49,83 @@ class DocRef:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True)
+class ParentExpect:
+    """The parent link the docs' network should have (`kind`: vlan, dummy or an existing link)."""
+
+    name: str | None = None
+    kind: str | None = None
+    link: str | None = None
+    vlan_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NetworkExpect:
+    """What the docs say about a network; unset fields say nothing."""
+
+    subnets: tuple[str, ...] = ()
+    gateways: tuple[str, ...] = ()
+    mode: str = "l2"
+    flag: str = "bridge"
+    internal: bool = False
+    parent: ParentExpect = ParentExpect()
+
+
+@dataclass(frozen=True)
+class ContainerExpect:
+    """What the docs show inside a container; None: the docs show nothing of it (no test)."""
+
+    addresses: tuple[str, ...] | None = None
+    routes: tuple[str, ...] | None = None  # `ip route`, normalized
+    routes6: tuple[str, ...] | None = None  # `ip -6 route`
+
+    def routes_for(self, family: int) -> tuple[str, ...] | None:
+        return self.routes if family == 4 else self.routes6
+
+
+@dataclass(frozen=True)
+class NetworkStep:
+    command: str
+    request: NetworkRequest
+    expect: NetworkExpect
+
+
+@dataclass(frozen=True)
+class ContainerStep:
+    command: str
+    request: ContainerRequest
+    expect: ContainerExpect
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value or ())
+
+
+def network_expect(raw: dict[str, Any]) -> NetworkExpect:
+    parent = raw.get("parent") or {}
+    vlan_id = parent.get("vlan_id")
+    return NetworkExpect(
+        subnets=_strings(raw.get("subnets")),
+        gateways=_strings(raw.get("gateways")),
+        mode=str(raw.get("mode", "l2")),
+        flag=str(raw.get("flag", "bridge")),
+        internal=bool(raw.get("internal", False)),
+        parent=ParentExpect(
+            name=str(parent["name"]) if parent.get("name") else None,
+            kind=str(parent["kind"]) if parent.get("kind") else None,
+            link=str(parent["link"]) if parent.get("link") else None,
+            vlan_id=int(vlan_id) if vlan_id is not None else None,
+        ),
+    )
+
+
+def container_expect(raw: dict[str, Any]) -> ContainerExpect:
+    def field_(key: str) -> tuple[str, ...] | None:
+        return _strings(raw[key]) if key in raw else None
+
+    return ContainerExpect(field_("addresses"), field_("routes"), field_("routes6"))
+
+
 @dataclass
 class Example:
     id: str
@@ -65,8 +133,8 @@ class Example:
     section: str
     doc: DocRef
     raw: dict[str, Any]
-    networks: list[tuple[str, NetworkRequest, dict[str, Any]]] = field(default_factory=list)
-    containers: list[tuple[str, ContainerRequest, dict[str, Any]]] = field(default_factory=list)
+    networks: list[NetworkStep] = field(default_factory=list)
+    containers: list[ContainerStep] = field(default_factory=list)
 
     @property
     def requires(self) -> frozenset[str]:
@@ -127,7 +195,11 @@ def _take(argv: list[str], i: int) -> tuple[str, str, int]:
     return arg, argv[i + 1], i + 2
 
 
+NETWORK_FLAGS = ("-d", "--driver", "--subnet", "--gateway", "--ip-range", "--aux-address", "-o", "--opt")
+
+
 def parse_network_create(command: str) -> NetworkRequest:
+    """The command's flags as a typed request; no option is judged here (that is the driver's job)."""
     argv = _split(command)
     if argv[:2] != ["network", "create"]:
         raise CommandError(f"not a network create: {command!r}")
@@ -135,6 +207,8 @@ def parse_network_create(command: str) -> NetworkRequest:
     subnets: list[str] = []
     gateways: list[str] = []
     options: list[tuple[str, str]] = []
+    ranges: list[str] = []
+    aux: list[tuple[str, str]] = []
     internal = ipv6 = False
     name = None
     i = 0
@@ -144,12 +218,17 @@ def parse_network_create(command: str) -> NetworkRequest:
             internal, i = True, i + 1
         elif arg == "--ipv6":
             ipv6, i = True, i + 1
-        elif arg.split("=", 1)[0] in ("-d", "--driver", "--subnet", "--gateway", "-o", "--opt"):
+        elif arg.split("=", 1)[0] in NETWORK_FLAGS:
             flag, value, i = _take(args, i)
             if flag == "--subnet":
                 subnets.append(value)
             elif flag == "--gateway":
                 gateways.append(value)
+            elif flag == "--ip-range":
+                ranges.append(value)
+            elif flag == "--aux-address":
+                key, _, val = value.partition("=")
+                aux.append((key, val))
             elif flag in ("-o", "--opt"):
                 key, _, val = value.partition("=")
                 options.append((key, val))
@@ -161,7 +240,9 @@ def parse_network_create(command: str) -> NetworkRequest:
             name, i = arg, i + 1
     if name is None:
         raise CommandError(f"no network name in {command!r}")
-    return NetworkRequest(name, tuple(subnets), tuple(gateways), tuple(options), internal, ipv6)
+    return NetworkRequest(
+        name, tuple(subnets), tuple(gateways), tuple(options), internal, ipv6, tuple(ranges), tuple(aux)
+    )
 
 
 def parse_run(command: str, name: str | None = None) -> ContainerRequest:
@@ -202,10 +283,12 @@ def _load(path: Path) -> Example:
         raw=raw,
     )
     for net in raw.get("networks") or []:
-        ex.networks.append((net["command"], parse_network_create(net["command"]), net.get("expect") or {}))
+        command = str(net["command"])
+        ex.networks.append(NetworkStep(command, parse_network_create(command), network_expect(net.get("expect") or {})))
     for c in raw.get("containers") or []:
-        req = parse_run(c["command"], c.get("name"))
-        ex.containers.append((c["command"], req, c.get("expect") or {}))
+        command = str(c["command"])
+        req = parse_run(command, c.get("name"))
+        ex.containers.append(ContainerStep(command, req, container_expect(c.get("expect") or {})))
     return ex
 
 

@@ -54,7 +54,8 @@ def label_allure(case: Case) -> None:
     dynamic.feature(case.example.section or case.example.title)
     dynamic.story(case.example.id)
     dynamic.description(f"{case.example.title} — {case.example.doc}")
-    for command, _, _ in case.example.networks + case.example.containers:
+    commands = [s.command for s in case.example.networks] + [s.command for s in case.example.containers]
+    for command in commands:
         with allure.step(command):
             pass
 

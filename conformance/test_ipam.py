@@ -16,7 +16,7 @@ from .deploy import Deployment, deploy_networks
 def test_addresses_released_on_rm(case: Case, fresh_lab: Deployment) -> None:
     dep = fresh_lab
     deploy_networks(dep)
-    _, req, _ = dep.example.containers[-1]  # the last one carries the docs' static --ip/--ip6, if any
+    req = dep.example.containers[-1].request  # the last one carries the docs' static --ip/--ip6, if any
     first = global_addresses(dep.backend.run(req).netns)
     dep.backend.remove(req.name)
     again = dataclasses.replace(req, name=req.name + "-2")

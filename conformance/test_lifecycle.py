@@ -26,12 +26,12 @@ def test_parent_lifecycle(case: Case, fresh_lab: Deployment) -> None:
     deploy_networks(dep, setup=False)
     deploy_containers(dep)
     during = _links(dep)
-    expect = case.data["expect"].get("parent") or {}
-    kind, name = expect.get("kind"), str(expect.get("name"))
+    expect = case.data["expect"].parent
+    kind, name = expect.kind, str(expect.name)
     added = {n: v for n, v in during.items() if n not in before}
     if kind == "vlan":
-        assert added.get(name) == ("vlan", expect["vlan_id"]), (
-            f"`{case.data['network'].name}` should create {name} (802.1q vlan {expect['vlan_id']}); new links: {added}"
+        assert added.get(name) == ("vlan", expect.vlan_id), (
+            f"`{case.data['network'].name}` should create {name} (802.1q vlan {expect.vlan_id}); new links: {added}"
         )
     elif kind == "dummy":
         assert [k for k, _ in added.values()] == ["dummy"], f"expected one new dummy parent, new links: {added}"
@@ -39,8 +39,8 @@ def test_parent_lifecycle(case: Case, fresh_lab: Deployment) -> None:
         assert not added, f"parent {name} exists already: the driver must create no link, but made {added}"
     for container in list(dep.attached):
         dep.backend.remove(container)
-    for _, req, _ in dep.example.networks:
-        dep.backend.remove_network(req.name)
+    for step in dep.example.networks:
+        dep.backend.remove_network(step.request.name)
     after = _links(dep)
     assert after == before, (
         f"after `network rm` the host's links must be as before: gone {sorted(set(before) - set(after))}, "

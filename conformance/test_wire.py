@@ -17,8 +17,7 @@ from .wire import send_frame, tap, wait_for
 def _vlan_parent(ex: Any) -> int | None:
     if not ex.networks or not ex.containers:
         return None
-    parent = ex.networks[0][2].get("parent") or {}
-    vid = parent.get("vlan_id")
+    vid = ex.networks[0].expect.parent.vlan_id
     vlans = ex.upstream.get("vlans") or {}
     return int(vid) if vid is not None and int(vid) in {int(k) for k in vlans} else None
 
@@ -60,8 +59,7 @@ def _arp_probe_cases() -> Any:
     def eligible(ex: Any) -> bool:
         if not ex.networks or not ex.containers:
             return False
-        parent = ex.networks[0][2].get("parent") or {}
-        return parent.get("name") == "eth0"
+        return bool(ex.networks[0].expect.parent.name == "eth0")
 
     return example_cases("broadcast-arp-from-upstream", when=eligible)
 
@@ -71,7 +69,7 @@ def test_broadcast_arp(case: Case, deployment: Deployment) -> None:
     """L2 containers answer a broadcast ARP from the segment; L3/L3s drop all broadcast (docs)."""
     from scapy.layers.l2 import ARP, Ether
 
-    mode = case.example.networks[0][2].get("mode", "l2")
+    mode = case.example.networks[0].expect.mode
     name, attached = next(iter(deployment.attached.items()))
     target = next(a.split("/")[0] for a in global_addresses(attached.netns) if ":" not in a)
     with Observer(deployment.topo.upstream) as up:
@@ -96,12 +94,8 @@ def _switching_cases() -> Any:
     def eligible(ex: Any) -> bool:
         if len(ex.containers) < 2 or not ex.networks:
             return False
-        expect = ex.networks[0][2]
-        return (
-            (expect.get("parent") or {}).get("name") == "eth0"
-            and expect.get("mode", "l2") == "l2"
-            and expect.get("flag", "bridge") in ("bridge", "vepa")
-        )
+        expect = ex.networks[0].expect
+        return expect.parent.name == "eth0" and expect.mode == "l2" and expect.flag in ("bridge", "vepa")
 
     return example_cases("container-to-container-path", when=eligible)
 
@@ -113,7 +107,7 @@ def test_container_to_container_path(case: Case, deployment: Deployment) -> None
     from scapy.layers.inet import ICMP, IP
     from scapy.layers.l2 import Ether
 
-    flag = case.example.networks[0][2].get("flag", "bridge")
+    flag = case.example.networks[0].expect.flag
     (a, ca), (b, cb) = list(deployment.attached.items())[:2]
     src = next(x.split("/")[0] for x in global_addresses(ca.netns) if ":" not in x)
     dst = next(x.split("/")[0] for x in global_addresses(cb.netns) if ":" not in x)

@@ -145,7 +145,7 @@ def test_engine_causes_name_behaviours_the_suite_has() -> None:
 def test_representative_selection_touches_every_mode_a_vlan_ipv6_and_a_refusal() -> None:
     """`-m representative` (third-party columns in CI) must still cover what issue 12 asks of it."""
     reps = [e for e in EXAMPLES.values() if e.raw.get("representative")]
-    requests = [req for e in reps for _, req, _ in e.networks]
+    requests = [step.request for e in reps for step in e.networks]
     assert {"l2", "l3", "l3s"} <= {req.opts.get("ipvlan_mode", "l2") for req in requests}
     assert any("." in req.opts.get("parent", "") for req in requests), "a VLAN parent"
     assert any(":" in subnet for req in requests for subnet in req.subnets), "IPv6"

@@ -49,6 +49,8 @@ class CliBackend:
         args = ["network", "create", "-d", "ipvlan"]
         args += [f"--subnet={s}" for s in req.subnets]
         args += [f"--gateway={g}" for g in req.gateways]
+        args += [f"--ip-range={r}" for r in req.ip_ranges]  # the CLI judges flags it lacks, as docker's would
+        args += [f"--aux-address={k}={v}" for k, v in req.aux_addresses]
         args += [x for k, v in req.options for x in ("-o", f"{k}={v}")]
         args += ["--internal"] if req.internal else []
         args += ["--ipv6"] if req.ipv6 else []

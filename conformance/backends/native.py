@@ -9,6 +9,7 @@ from typing import Any
 
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.errors import DriverError, NotFoundError
+from ipvlan_driver.options import network_spec
 
 from ..examples import ContainerRequest, NetworkRequest
 from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
@@ -41,7 +42,17 @@ class NativeBackend:
 
     def create_network(self, req: NetworkRequest) -> None:
         try:
-            spec = req.spec()
+            if req.ip_ranges or req.aux_addresses:
+                # the driver's own IPAM takes whole subnets (its CLI has no such flags either)
+                raise BackendRefused(f"network {req.name}: ipvlan-driver has no --ip-range or --aux-address")
+            spec = network_spec(
+                req.name,
+                subnets=req.subnets,
+                gateways=req.gateways,
+                options=req.opts,
+                internal=req.internal,
+                ipv6=req.ipv6,
+            )
             self.driver.create_network(spec)
         except DriverError as exc:
             raise BackendRefused(str(exc)) from exc

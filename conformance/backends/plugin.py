@@ -1,9 +1,11 @@
 """`plugin`: the suite plays libnetwork against a remote network-driver plugin on a unix socket.
 
-It does what Docker's daemon does around a plugin: its own IPAM, CreateNetwork / CreateEndpoint / Join,
-then moves `SrcName` into the container namespace as `DstPrefix`+N, addresses it (IPv6 nodad), routes it,
-and Leave / DeleteEndpoint / DeleteNetwork on teardown. Anything malformed in a reply fails the test with
-a message saying what the plugin did wrong.
+It does what Docker's daemon does around a plugin (conformance/libnetwork.py, never our driver's rules):
+its own IPAM, CreateNetwork / CreateEndpoint / Join with the -o options untouched, then moves `SrcName`
+into the container namespace as `DstPrefix`+N, addresses it (IPv6 nodad), routes it, and Leave /
+DeleteEndpoint / DeleteNetwork on teardown. Anything malformed in a reply fails the test with a message
+saying what the plugin did wrong; a refusal is the plugin's own `Err` (PluginRefused) or one Docker
+itself would give (LibnetworkRefused).
 
 Which plugin: `--plugin-command 'CMD ... {socket}'` starts one per lab inside the docker-host namespace
 (`{socket}` and `{state}` are filled in); without it, our own `ipvlan-driver serve` runs in-process.
@@ -24,14 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipvlan_driver import netns as ns
-from ipvlan_driver.driver import Driver, DriverConfig
-from ipvlan_driver.errors import DriverError
-from ipvlan_driver.ipam import Ipam, build_pools, default_pool
-from ipvlan_driver.model import IPInterface, NetworkSpec
+from ipvlan_driver.driver import Driver, DriverConfig  # only to serve our own driver when no --plugin-command
 from ipvlan_driver.netlink import Netlink
 from ipvlan_driver.plugin import PluginServer
 
 from ..examples import ContainerRequest, NetworkRequest
+from ..libnetwork import (
+    AddressSpace,
+    IPInterface,
+    IPNetwork,
+    LibnetworkRefused,
+    NetworkIpam,
+    create_endpoint_body,
+    create_network_body,
+    join_body,
+)
 from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version, stop_process
 from .unixhttp import UnixHTTPConnection
 
@@ -40,6 +49,10 @@ ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
 
 class ProtocolViolation(AssertionError):
     """The plugin under test broke the libnetwork remote-driver protocol."""
+
+
+class PluginRefused(BackendRefused):
+    """The plugin under test answered with an `Err`: its own refusal, in its own words."""
 
 
 def _want(reply: dict[str, Any], method: str, key: str, kind: type | tuple[type, ...], required: bool) -> Any:
@@ -55,8 +68,8 @@ def _want(reply: dict[str, Any], method: str, key: str, kind: type | tuple[type,
 @dataclass
 class _Net:
     id: str
-    spec: NetworkSpec
-    ipam: Ipam
+    request: NetworkRequest
+    ipam: NetworkIpam
     endpoints: dict[str, str] = field(default_factory=dict)  # container name -> endpoint id
 
 
@@ -67,6 +80,19 @@ class _Sandbox:
     endpoint: str
     netns: str
     addresses: list[str]
+
+
+def _preferred(text: str | None, version: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """--ip / --ip6 as the daemon parses them (container_operations.go: "invalid IPv4 address: ...")."""
+    if not text:
+        return None
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        addr = None
+    if addr is None or addr.version != version:
+        raise LibnetworkRefused(f"invalid IPv{version} address: {text}")
+    return addr
 
 
 class PluginBackend:
@@ -83,6 +109,8 @@ class PluginBackend:
         self.socket = host.workdir / "plugin.sock"
         self.networks: dict[str, _Net] = {}
         self.sandboxes: dict[str, _Sandbox] = {}
+        self.space = AddressSpace()  # every network's pools: the default IPAM's local address space
+        self.gw_alloc_checker = False  # GetCapabilities said to ask GwAllocCheck before CreateNetwork
         self._server: PluginServer | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         # libnetwork's own bookkeeping (IPAM, names) is serialised; the plugin sees calls concurrently
@@ -134,9 +162,8 @@ class PluginBackend:
         endpoint = secrets.token_hex(32)
         ids = {"NetworkID": net.id, "EndpointID": endpoint}
         try:
-            iface = {"Address": str(addrs[0]), "MacAddress": ""}
-            self.call("NetworkDriver.CreateEndpoint", {**ids, "Interface": iface, "Options": {}})
-            self.call("NetworkDriver.Join", {**ids, "SandboxKey": "/var/run/docker/netns/killed", "Options": {}})
+            self.call("NetworkDriver.CreateEndpoint", create_endpoint_body(net.id, endpoint, addrs))
+            self.call("NetworkDriver.Join", join_body(net.id, endpoint, "/var/run/docker/netns/killed"))
             self._stop_plugin(kill=True)
             self._start_plugin()
             self.call("NetworkDriver.Leave", ids)
@@ -150,10 +177,11 @@ class PluginBackend:
 
     def _spawn(self, template: str) -> None:
         argv = [a.format(socket=self.socket, state=self.host.workdir / "state") for a in shlex.split(template)]
-        log = open(self.host.workdir / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
-        self._proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=ns.exec_preparer(self.host.netns)
-        )
+        # the plugin writes to its own copy of the descriptor; ours is closed at once
+        with open(self.host.workdir / "plugin.log", "wb") as log:
+            self._proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=ns.exec_preparer(self.host.netns)
+            )
         deadline = time.monotonic() + 60
         while not self.socket.exists():
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -185,7 +213,7 @@ class PluginBackend:
             # the plugin only knows network ids; say which documented network an id is
             for name, net in self.networks.items():
                 err = err.replace(net.id, f"{name} ({net.id[:12]})")
-            raise BackendRefused(err)
+            raise PluginRefused(err)
         if resp.status != 200:
             raise ProtocolViolation(f"{method}: HTTP {resp.status} without an Err message: {raw[:200]!r}")
         return reply
@@ -194,16 +222,18 @@ class PluginBackend:
         implements = _want(self.call("Plugin.Activate", {}), "Plugin.Activate", "Implements", list, True)
         if "NetworkDriver" not in implements:
             raise ProtocolViolation(f"Plugin.Activate: Implements {implements} lacks NetworkDriver")
-        scope = _want(self.call("NetworkDriver.GetCapabilities", {}), "GetCapabilities", "Scope", str, True)
+        caps = self.call("NetworkDriver.GetCapabilities", {})
+        scope = _want(caps, "GetCapabilities", "Scope", str, True)
         if scope not in ("local", "global"):
             raise ProtocolViolation(f"GetCapabilities: Scope must be local or global, got {scope!r}")
+        self.gw_alloc_checker = bool(_want(caps, "GetCapabilities", "GwAllocChecker", bool, False))
 
     # libnetwork's side: IPAM, then the driver calls ----------------------------------------
 
-    def _taken(self) -> list[Any]:
+    def _reserved(self) -> list[IPNetwork]:
+        # netutils.InferReservedNetworks: a default pool must not overlap the docker host's own networks
         with Netlink(self.host.netns) as nl:
-            taken = [a.interface.network for a in nl.addresses()]
-        return taken + [p.subnet for n in self.networks.values() for p in n.ipam.pools]
+            return [a.interface.network for a in nl.addresses()]
 
     def create_network(self, req: NetworkRequest) -> None:
         with self._lock:
@@ -211,68 +241,51 @@ class PluginBackend:
 
     def _create_network(self, req: NetworkRequest) -> None:
         if req.name in self.networks:
-            raise BackendRefused(f"network with name {req.name} already exists")
+            raise LibnetworkRefused(f"network with name {req.name} already exists")
+        network_id = secrets.token_hex(32)
+        skip = (False, False)
+        if self.gw_alloc_checker:
+            # controller.go NewNetwork: the driver may say it needs no gateway address, before IPAM runs
+            options = create_network_body(network_id, req, NetworkIpam([]))["Options"]
+            reply = self.call("NetworkDriver.GwAllocCheck", {"Options": options})
+            skip = (
+                bool(_want(reply, "GwAllocCheck", "SkipIPv4", bool, False)),
+                bool(_want(reply, "GwAllocCheck", "SkipIPv6", bool, False)),
+            )
+        ipam = self.space.allocate_network(req, self._reserved(), skip)
         try:
-            spec = req.spec()
-            default_v4 = None if any(n.version == 4 for n in spec.subnets) else default_pool(self._taken())
-            # Docker's IPAM hands every pool a gateway, whatever the driver's mode
-            ipam = Ipam(build_pools(NetworkSpec(spec.name, spec.subnets, spec.gateways), default_v4))
-        except DriverError as exc:
-            raise BackendRefused(str(exc)) from exc
-        net = _Net(secrets.token_hex(32), spec, ipam)
-
-        def data(version: int) -> list[dict[str, Any]]:
-            return [
-                {
-                    "AddressSpace": "LocalDefault",
-                    "Pool": str(p.subnet),
-                    "Gateway": f"{p.gateway}/{p.subnet.prefixlen}",
-                    "AuxAddresses": {},
-                }
-                for p in ipam.pools
-                if p.subnet.version == version
-            ]
-
-        generic = dict(req.options)
-        self.call(
-            "NetworkDriver.CreateNetwork",
-            {
-                "NetworkID": net.id,
-                "Options": {
-                    "com.docker.network.generic": generic,
-                    "com.docker.network.enable_ipv6": spec.ipv6,
-                    "com.docker.network.internal": spec.internal,
-                },
-                "IPv4Data": data(4),
-                "IPv6Data": data(6),
-            },
-        )
-        self.networks[req.name] = net
+            self.call("NetworkDriver.CreateNetwork", create_network_body(network_id, req, ipam))
+        except BaseException:
+            self.space.release_network(ipam)
+            raise
+        self.networks[req.name] = _Net(network_id, req, ipam)
 
     def remove_network(self, name: str) -> None:
         net = self.networks.get(name)
         if net is None:
-            raise BackendRefused(f"network {name} not found")
+            raise LibnetworkRefused(f"network {name} not found")
         if net.endpoints:
-            raise BackendRefused(f"network {name} has active endpoints")
+            raise LibnetworkRefused(f"network {name} has active endpoints")
         self.call("NetworkDriver.DeleteNetwork", {"NetworkID": net.id})
         del self.networks[name]
+        with self._lock:
+            self.space.release_network(net.ipam)
 
     def _allocate(self, req: ContainerRequest) -> tuple[_Net, list[IPInterface]]:
         net = self.networks.get(req.network)
         if net is None:
-            raise BackendRefused(f"network {req.network} not found")
+            raise LibnetworkRefused(f"network {req.network} not found")
         if req.name in self.sandboxes or req.name in net.endpoints:
-            raise BackendRefused(f"container name {req.name} is already in use")
+            raise LibnetworkRefused(f"container name {req.name} is already in use")
         try:
-            addrs = [net.ipam.allocate(req.name, 4, ipaddress.ip_address(req.ip) if req.ip else None)]
-            if any(p.subnet.version == 6 for p in net.ipam.pools):
-                addrs.append(net.ipam.allocate(req.name, 6, ipaddress.ip_address(req.ip6) if req.ip6 else None))
+            addrs = [net.ipam.allocate(req.name, 4, _preferred(req.ip, 4))]
+            if net.ipam.of(6):
+                addrs.append(net.ipam.allocate(req.name, 6, _preferred(req.ip6, 6)))
             elif req.ip6:
-                raise BackendRefused(f"--ip6 {req.ip6}: network {req.network} has no IPv6 subnet")
-        except (DriverError, ValueError) as exc:
+                raise LibnetworkRefused(f"--ip6 {req.ip6}: network {req.network} has no IPv6 subnet")
+        except BaseException:
             net.ipam.release(req.name)
-            raise BackendRefused(str(exc)) from exc
+            raise
         net.endpoints[req.name] = ""  # the name is taken while the run is under way
         return net, addrs
 
@@ -289,28 +302,14 @@ class PluginBackend:
         undo = contextlib.ExitStack()
         try:
             undo.callback(self._release, net, req.name)
-            iface: dict[str, str] = {"Address": str(addrs[0]), "MacAddress": ""}
-            if len(addrs) > 1:
-                iface["AddressIPv6"] = str(addrs[1])
-            reply = self.call(
-                "NetworkDriver.CreateEndpoint",
-                {"NetworkID": net.id, "EndpointID": endpoint, "Interface": iface, "Options": {}},
-            )
+            reply = self.call("NetworkDriver.CreateEndpoint", create_endpoint_body(net.id, endpoint, addrs))
             _want(reply, "CreateEndpoint", "Interface", dict, False)
             undo.callback(
                 self._quiet_call, "NetworkDriver.DeleteEndpoint", {"NetworkID": net.id, "EndpointID": endpoint}
             )
             ns.create(netns_name)
             undo.callback(ns.remove, netns_name)
-            join = self.call(
-                "NetworkDriver.Join",
-                {
-                    "NetworkID": net.id,
-                    "EndpointID": endpoint,
-                    "SandboxKey": str(ns.netns_path(netns_name)),
-                    "Options": {},
-                },
-            )
+            join = self.call("NetworkDriver.Join", join_body(net.id, endpoint, str(ns.netns_path(netns_name))))
             undo.callback(self._quiet_call, "NetworkDriver.Leave", {"NetworkID": net.id, "EndpointID": endpoint})
             self._configure_sandbox(join, netns_name, addrs)
             self.call(
@@ -387,7 +386,7 @@ class PluginBackend:
         with self._lock:
             box = self.sandboxes.pop(name, None)
         if box is None:
-            raise BackendRefused(f"no such container: {name}")
+            raise LibnetworkRefused(f"no such container: {name}")
         net = self.networks[box.network]
         ids = {"NetworkID": net.id, "EndpointID": box.endpoint}
         self.call("NetworkDriver.RevokeExternalConnectivity", ids)

@@ -80,11 +80,13 @@ def test_documented_commands_through_the_cli(example: Example, tmp_path: Path, c
         by_name: dict[str, Shell] = {}
         detached: list[str] = []
         try:
-            for command, _req, _ in example.networks:
+            for step in example.networks:
+                command = step.command
                 proc = cli.run(_argv(command, topo.host, tmp_path, f"{prefix}-"))
                 assert proc.returncode == 0, f"`{command}` failed: {proc.stderr}"
                 assert len(proc.stdout.strip()) == 64, f"`{command}` should print the network id: {proc.stdout}"
-            for command, req, expect in example.containers:
+            for cstep in example.containers:
+                command, req, expect = cstep.command, cstep.request, cstep.expect
                 argv = _argv(command, topo.host, tmp_path, f"{prefix}-")
                 if req.name and "--name" not in command and not any(a.startswith("--name") for a in argv):
                     argv.insert(argv.index("run") + 1, f"--name={req.name}")
@@ -107,15 +109,16 @@ def test_documented_commands_through_the_cli(example: Example, tmp_path: Path, c
                 by_name[req.name] = shell
                 lines = shell.type("ip -o addr show dev eth0 scope global")
                 seen = sorted(line.split()[3] for line in lines if " inet" in line)
-                assert seen == sorted(str(a) for a in expect.get("addresses", [])), (
-                    f"`{command}`: `ip addr` shows {seen}; the docs say {expect.get('addresses')}\n" + "\n".join(lines)
+                assert seen == sorted(expect.addresses or ()), (
+                    f"`{command}`: `ip addr` shows {seen}; the docs say {expect.addresses}\n" + "\n".join(lines)
                 )
-                for family, key in ((4, "routes"), (6, "routes6")):
-                    if key not in expect:
+                for family in (4, 6):
+                    documented = expect.routes_for(family)
+                    if documented is None:
                         continue
                     shown = shell.type(f"ip -{family} route show table main")
                     got = sorted(_normalize(line) for line in shown if not line.startswith(("fe80", "multicast")))
-                    assert got == sorted(expect[key]), f"`{command}`: `ip -{family} route` shows {shown}"
+                    assert got == sorted(documented), f"`{command}`: `ip -{family} route` shows {shown}"
             for spec in example.pings:
                 if not spec.get("by_name"):
                     continue
@@ -126,8 +129,8 @@ def test_documented_commands_through_the_cli(example: Example, tmp_path: Path, c
             codes = [s.close() for s in shells]
             for name in detached:
                 cli.run(_argv(f"docker rm {name}", topo.host, tmp_path, f"{prefix}-"))
-            for _, req, _ in example.networks:
-                cli.run(_argv(f"docker network rm {req.name}", topo.host, tmp_path, f"{prefix}-"))
+            for step in example.networks:
+                cli.run(_argv(f"docker network rm {step.request.name}", topo.host, tmp_path, f"{prefix}-"))
         assert codes == [0] * len(codes), f"the shells' `--rm` exits: {codes}"
         left = sorted(p.name for p in (tmp_path / "state" / "containers").glob("*.json"))
         assert left == [], f"--rm should have removed every container: {left}"
