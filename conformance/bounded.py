@@ -8,17 +8,18 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .backends.base import Backend
+
 T = TypeVar("T")
-DEFAULT_PATIENCE = 300.0  # seconds; 50 concurrent runs of our driver take well under a minute in the VM
 
 
 class NoAnswer(TimeoutError):
     """The driver under test did not return from a call within the backend's patience."""
 
 
-def patience(backend: object) -> float:
+def patience(backend: Backend) -> float:
     """How long a backend's batch of calls may take: Docker's 50 concurrent runs need minutes, ours seconds."""
-    return float(getattr(backend, "patience", DEFAULT_PATIENCE))
+    return float(backend.patience)
 
 
 def call_all(items: list[T], fn: Callable[[T], Any], within: float) -> list[Any]:

@@ -77,9 +77,8 @@ def lab(
     prefix = prefix or unique_prefix()
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     # a backend whose daemon lives in one namespace for the whole run (Docker) names it
-    shared_host = getattr(factory, "shared_host_netns", None)
-    host = shared_host(options or {}) if callable(shared_host) else None
-    with topology.build(prefix, example.upstream, host=host) as topo:
+    shared_host = factory.shared_host_netns(options or {})
+    with topology.build(prefix, example.upstream, host=shared_host) as topo:
         topo.stack.callback(shutil.rmtree, workdir, True)
         host = HostContext(netns=topo.host, workdir=workdir, prefix=f"{prefix}-c-", options=options or {})
         backend = factory(host)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from .backends import declared_options
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ipvlan-conformance")
@@ -20,35 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="driver under test: native (our driver in-process), cli (our CLI), "
         "a name registered under the entry point group ipvlan_conformance.backends, or module:factory",
     )
-    group.addoption(
-        "--plugin-command",
-        default=None,
-        help="--backend=plugin: start this plugin per lab inside the docker-host namespace; "
-        "{socket} and {state} are filled in (default: our ipvlan-driver serve, in-process)",
-    )
-    group.addoption(
-        "--docker-driver",
-        default="ipvlan",
-        help="--backend=docker: the network driver docker uses (ipvlan, or the name of a plugin)",
-    )
-    group.addoption(
-        "--docker-ipam-driver",
-        default=None,
-        help="--backend=docker: the IPAM driver (default: Docker's own; with our plugin, the plugin, which "
-        "implements IpamDriver too)",
-    )
-    group.addoption(
-        "--docker-root",
-        default=None,
-        help="--backend=docker: an engine unpacked from its packages (DIR/usr/sbin/dockerd, DIR/usr/bin/docker); "
-        "default: the dockerd on PATH",
-    )
-    group.addoption(
-        "--netavark-root",
-        default=None,
-        help="--backend=netavark: a netavark unpacked from its package (DIR/usr/lib/podman/netavark, and its own "
-        "libc when DIR has one); default: the system's",
-    )
+    for option in declared_options():  # each backend's own, declared in its module
+        group.addoption(option.flag, default=option.default, help=option.help)
     group.addoption(
         "--report-dir",
         default=None,

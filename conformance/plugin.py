@@ -13,7 +13,7 @@ import pytest
 import netnsutil as ns
 
 from . import kernel, report
-from .backends import resolve
+from .backends import declared_options, resolve
 from .backends.base import BackendFactory
 from .cases import Case
 from .deploy import DeployError, Deployment, deployed, lab, worker_prefix
@@ -68,14 +68,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def backend_options(config: pytest.Config) -> dict[str, Any]:
-    return {
-        "plugin_command": config.getoption("--plugin-command"),
-        "docker_driver": config.getoption("--docker-driver"),
-        "docker_ipam_driver": config.getoption("--docker-ipam-driver"),
-        "docker_root": config.getoption("--docker-root"),
-        "netavark_root": config.getoption("--netavark-root"),
-        "report_dir": config.getoption("--report-dir"),  # where a daemon's logs are kept (docker)
-    }
+    """Every backend's declared options by dest, and where the report goes (a daemon keeps its logs there)."""
+    found = {o.dest: config.getoption(o.flag) for o in declared_options()}
+    return found | {"report_dir": config.getoption("--report-dir")}
 
 
 @pytest.fixture(scope="session")
@@ -136,13 +131,10 @@ def _deployments(backend_factory: BackendFactory, request: pytest.FixtureRequest
         yield cache
     finally:
         cache.close()
-        describe = getattr(backend_factory, "describe", None)
-        if callable(describe):
-            # asked before shutdown: a daemon's version is known only while it runs
-            request.config.stash[report.DRIVER] = {str(k): str(v) for k, v in describe(cache.options).items()}
-        shutdown = getattr(backend_factory, "shutdown", None)
-        if callable(shutdown):
-            shutdown()  # a backend's long-lived daemon (Docker) goes before the leak check
+        # asked before shutdown: a daemon's version is known only while it runs
+        described = backend_factory.describe(cache.options)
+        request.config.stash[report.DRIVER] = {str(k): str(v) for k, v in described.items()}
+        backend_factory.shutdown()  # a backend's long-lived daemon (Docker) goes before the leak check
 
 
 def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -> None:
@@ -155,15 +147,10 @@ def _gate(case: Case, factory: BackendFactory, request: pytest.FixtureRequest) -
         ]
     )
     report.label_allure(case)
-    supported = getattr(factory, "supported", None)
-    if callable(supported):
-        capabilities = supported(backend_options(request.config))
-    else:
-        capabilities = getattr(factory, "capabilities", None)
-    if capabilities is not None:
-        missing = sorted(case.example.requires - capabilities)
-        if missing:
-            pytest.skip(f"unsupported: backend {request.config.getoption('--backend')} lacks {', '.join(missing)}")
+    capabilities = factory.supported(backend_options(request.config))
+    missing = sorted(case.example.requires - capabilities)
+    if missing:
+        pytest.skip(f"unsupported: backend {request.config.getoption('--backend')} lacks {', '.join(missing)}")
     gap = KERNEL_MINIMUMS.gap(os.uname().release, case.example.requires)
     if gap:
         pytest.skip(gap)

@@ -6,10 +6,12 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from conformance import deploy
+from conformance.backends.base import BaseBackend, HostContext
 from conformance.bounded import NoAnswer, call_all, call_within, patience
 from conformance.examples import load_examples
 from ipvlan_driver import netns as ns
@@ -65,11 +67,12 @@ def test_call_within_names_what_hung_and_reraises(stuck: threading.Event) -> Non
 
 
 def test_patience_is_the_backends_own_or_the_default() -> None:
-    class Slow:
+    class Slow(BaseBackend):
         patience = 1800
 
-    assert patience(Slow()) == 1800.0
-    assert patience(object()) == 300.0
+    host = HostContext("n", Path("/nonexistent"), "p-")
+    assert patience(Slow(host)) == 1800.0
+    assert patience(BaseBackend(host)) == 300.0
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
@@ -80,7 +83,7 @@ def test_a_hung_teardown_fails_and_the_suite_removes_the_containers_namespaces(
     monkeypatch.setattr(deploy, "HUNG_PATIENCE", 0.2)
     made: list[str] = []
 
-    class Hangs:
+    class Hangs(BaseBackend):
         name = "hangs"
         capabilities = frozenset[str]()
 
@@ -92,6 +95,6 @@ def test_a_hung_teardown_fails_and_the_suite_removes_the_containers_namespaces(
             stuck.wait()
 
     with pytest.raises(NoAnswer, match="hangs teardown"), contextlib.ExitStack() as stack:
-        dep = stack.enter_context(deploy.lab(load_examples()["db_net"], Hangs))  # type: ignore[arg-type]
+        dep = stack.enter_context(deploy.lab(load_examples()["db_net"], Hangs))
         dep.hung = True
     assert made and made[0] not in ns.list_names()

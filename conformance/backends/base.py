@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import netnsutil as ns
 
@@ -44,9 +44,30 @@ class Attached:
     ifname: str = "eth0"
 
 
+DEFAULT_PATIENCE = 300.0  # seconds for a batch of calls; 50 concurrent runs of our driver take well under a minute
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option a backend declares for itself (`--docker-root`); its value reaches the backend
+    as HostContext.options[dest] and the class hooks' `options[dest]`."""
+
+    flag: str
+    help: str
+    default: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
 class Backend(Protocol):
     name: str
     capabilities: frozenset[str]
+    patience: float  # how long a batch of calls may take before the driver counts as hung
+
+    def network_id(self, name: str) -> str | None:
+        """The engine's id for a network, when the driver names networks by it (see network_refs)."""
 
     def create_network(self, req: NetworkRequest) -> None: ...
 
@@ -85,9 +106,63 @@ class Listable(Protocol):
     def network_members(self, network: str) -> set[str]: ...
 
 
-# Optional, on the factory (see DockerBackend): `supported(options) -> frozenset[str]` (capabilities that
-# depend on what is installed), `describe(options) -> dict[str, str]` (versions for the report),
-# `shared_host_netns(options) -> str` and `shutdown()` (a daemon living for the whole run).
+class BaseBackend:
+    """Every hook a backend may offer beyond the Backend protocol's verbs, each with the default a backend
+    gets by not overriding it. A backend subclasses this; the suite calls the hooks, never probes for them.
+
+    The class methods are asked of the backend's class (the factory the suite resolved) before or after
+    any lab exists; `options` holds the values of every backend's declared OPTIONS, by dest."""
+
+    name: str = "unnamed"
+    capabilities: frozenset[str] = ALL_CAPABILITIES  # the fixtures' `requires` it meets; supported() may narrow
+    patience: float = DEFAULT_PATIENCE
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()  # its own command-line options
+
+    def __init__(self, host: HostContext) -> None:
+        self.host = host
+
+    # the verbs (the Backend protocol); a backend implements them all
+    def create_network(self, req: NetworkRequest) -> None:
+        raise NotImplementedError(f"backend {self.name} cannot create networks")
+
+    def remove_network(self, name: str) -> None:
+        raise NotImplementedError(f"backend {self.name} cannot remove networks")
+
+    def run(self, req: ContainerRequest) -> Attached:
+        raise NotImplementedError(f"backend {self.name} cannot run containers")
+
+    def remove(self, name: str) -> None:
+        raise NotImplementedError(f"backend {self.name} cannot remove containers")
+
+    def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        raise NotImplementedError(f"backend {self.name} cannot exec in containers")
+
+    def close(self) -> None:
+        """Remove whatever is left; nothing by default."""
+
+    # the hooks
+    @classmethod
+    def supported(cls, options: Mapping[str, Any]) -> frozenset[str]:
+        """The capabilities this run has, when they depend on what is installed (a Docker release)."""
+        return cls.capabilities
+
+    @classmethod
+    def describe(cls, options: Mapping[str, Any]) -> dict[str, str]:
+        """Versions for the report; asked at the end of the run, before shutdown."""
+        return {}
+
+    @classmethod
+    def shared_host_netns(cls, options: Mapping[str, Any]) -> str | None:
+        """The namespace a daemon living for the whole run works in (Docker's); None: one per lab."""
+        return None
+
+    @classmethod
+    def shutdown(cls) -> None:
+        """End of the run: stop what lives for the whole run (a daemon), before the leak check."""
+
+    def network_id(self, name: str) -> str | None:
+        """The engine's id for network `name` when the driver only knows networks by id; None: by name."""
+        return None
 
 
 def run_in_netns(netns: str, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -124,12 +199,10 @@ def network_refs(backend: Backend, name: str) -> tuple[str, ...]:
     """How the driver may name a network in its messages: by its name, or by the engine's id for it.
 
     Docker hands a remote driver only the network's id, never its name, so a plugin can only name a
-    network by id. A backend with such ids offers an optional `network_id(name) -> str | None`.
+    network by id: such a backend's `network_id(name)` says which.
     """
-    lookup = getattr(backend, "network_id", None)
-    found = lookup(name) if callable(lookup) else None
-    return (name, str(found)) if found else (name,)
+    found = backend.network_id(name)
+    return (name, found) if found else (name,)
 
 
-class BackendFactory(Protocol):
-    def __call__(self, host: HostContext) -> Backend: ...
+BackendFactory = type[BaseBackend]  # a backend class: called with a HostContext per lab, asked the hooks above

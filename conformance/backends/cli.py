@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, BaseBackend, HostContext, our_version
 
 
-class CliBackend:
+class CliBackend(BaseBackend):
     name = "cli"
     patience = 900.0  # one Python process per verb: 50 of them at once are slow in the TCG VM
     capabilities = ALL_CAPABILITIES

@@ -20,7 +20,7 @@ from typing import Any
 import netnsutil as ns
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import Attached, BackendRefused, HostContext, run_in_netns
+from .base import Attached, BackendRefused, BaseBackend, HostContext, run_in_netns
 
 CNI_PATH = Path(os.environ.get("IPVLAN_CONFORMANCE_CNI_PATH", "/usr/lib/cni"))
 
@@ -31,7 +31,7 @@ class _Net:
     containers: list[str]
 
 
-class CniBackend:
+class CniBackend(BaseBackend):
     name = "cni"
     capabilities = frozenset({"vlan", "ipv6", "l3s"})
 

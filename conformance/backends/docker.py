@@ -31,7 +31,16 @@ from ipvlan_driver import failpoints  # our plugin's kill switch, for the one co
 
 from ..examples import ContainerRequest, NetworkRequest
 from ..labnet import Lab
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version, stop_process
+from .base import (
+    ALL_CAPABILITIES,
+    Attached,
+    BackendRefused,
+    BaseBackend,
+    HostContext,
+    Option,
+    our_version,
+    stop_process,
+)
 from .unixhttp import request_json
 
 RUN_DIR = Path("/run/ipvlan-conformance-docker")
@@ -328,7 +337,24 @@ def _start(options: Mapping[str, Any]) -> None:
     DAEMON.start()
 
 
-class DockerBackend:
+class DockerBackend(BaseBackend):
+    OPTIONS = (
+        Option(
+            "--docker-driver",
+            "--backend=docker: the network driver docker uses (ipvlan, or the name of a plugin)",
+            default="ipvlan",
+        ),
+        Option(
+            "--docker-ipam-driver",
+            "--backend=docker: the IPAM driver (default: Docker's own; with our plugin, the plugin, which "
+            "implements IpamDriver too)",
+        ),
+        Option(
+            "--docker-root",
+            "--backend=docker: an engine unpacked from its packages (DIR/usr/sbin/dockerd, DIR/usr/bin/docker); "
+            "default: the dockerd on PATH",
+        ),
+    )
     name = "docker"
     # 50 concurrent runs took up to 566 s on Docker 20.10 in the VM; each call may take CALL_TIMEOUT
     patience = 3 * CALL_TIMEOUT

@@ -12,10 +12,10 @@ from ipvlan_driver.errors import DriverError, NotFoundError
 from ipvlan_driver.options import network_spec
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version
+from .base import ALL_CAPABILITIES, Attached, BackendRefused, BaseBackend, HostContext, our_version
 
 
-class NativeBackend:
+class NativeBackend(BaseBackend):
     name = "native"
     capabilities = ALL_CAPABILITIES | {"restart"}
 

@@ -30,7 +30,7 @@ from typing import Any
 import netnsutil as ns
 
 from ..examples import ContainerRequest, NetworkRequest
-from .base import Attached, BackendRefused, HostContext, run_in_netns
+from .base import Attached, BackendRefused, BaseBackend, HostContext, Option, run_in_netns
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -95,7 +95,14 @@ class _Net:
     containers: dict[str, list[Address]] = field(default_factory=dict)  # name -> static_ips
 
 
-class NetavarkBackend:
+class NetavarkBackend(BaseBackend):
+    OPTIONS = (
+        Option(
+            "--netavark-root",
+            "--backend=netavark: a netavark unpacked from its package (DIR/usr/lib/podman/netavark, and its own "
+            "libc when DIR has one); default: the system's",
+        ),
+    )
     name = "netavark"
     capabilities = frozenset({"vlan", "ipv6", "l3s"})
 

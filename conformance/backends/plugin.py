@@ -41,7 +41,16 @@ from ..libnetwork import (
     create_network_body,
     join_body,
 )
-from .base import ALL_CAPABILITIES, Attached, BackendRefused, HostContext, our_version, stop_process
+from .base import (
+    ALL_CAPABILITIES,
+    Attached,
+    BackendRefused,
+    BaseBackend,
+    HostContext,
+    Option,
+    our_version,
+    stop_process,
+)
 from .unixhttp import UnixHTTPConnection
 
 ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
@@ -95,9 +104,16 @@ def _preferred(text: str | None, version: int) -> ipaddress.IPv4Address | ipaddr
     return addr
 
 
-class PluginBackend:
+class PluginBackend(BaseBackend):
     name = "plugin"
     capabilities = ALL_CAPABILITIES | {"restart", "kill"}
+    OPTIONS = (
+        Option(
+            "--plugin-command",
+            "--backend=plugin: start this plugin per lab inside the docker-host namespace; "
+            "{socket} and {state} are filled in (default: our ipvlan-driver serve, in-process)",
+        ),
+    )
 
     @staticmethod
     def describe(options: Mapping[str, Any]) -> dict[str, str]:
