@@ -32,6 +32,9 @@ def test_hooks_have_defaults() -> None:
     assert network_refs(Bare(HOST), "db_net") == ("db_net",)
     with pytest.raises(NotImplementedError, match="backend bare cannot run containers"):
         Bare(HOST).run(None)  # type: ignore[arg-type]
+    assert Bare(HOST).network_members("db_net") is None
+    with pytest.raises(NotImplementedError, match="backend bare cannot restart its driver"):
+        Bare(HOST).restart_driver()
 
 
 def test_a_backend_with_ids_is_named_by_both() -> None:

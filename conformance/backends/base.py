@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import netnsutil as ns
 
@@ -61,54 +61,9 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-class Backend(Protocol):
-    name: str
-    capabilities: frozenset[str]
-    patience: float  # how long a batch of calls may take before the driver counts as hung
-
-    def network_id(self, name: str) -> str | None:
-        """The engine's id for a network, when the driver names networks by it (see network_refs)."""
-
-    def create_network(self, req: NetworkRequest) -> None: ...
-
-    def remove_network(self, name: str) -> None: ...
-
-    def run(self, req: ContainerRequest) -> Attached: ...
-
-    def remove(self, name: str) -> None: ...
-
-    def exec(self, name: str, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]: ...
-
-    def close(self) -> None:
-        """Remove whatever is left (containers, then networks); called in the topology's finally."""
-
-
-@runtime_checkable
-class Restartable(Protocol):
-    """The driver can be restarted with containers running (our plugin process, dockerd...)."""
-
-    def restart_driver(self) -> None: ...
-
-
-@runtime_checkable
-class Killable(Protocol):
-    """The driver can be killed half-way through a run; the backend restarts it and rolls back."""
-
-    def run_killed(self, req: ContainerRequest) -> Attached:
-        """Start `req`, kill the driver mid-way, restart it; raise BackendRefused as the run failed."""
-        ...
-
-
-@runtime_checkable
-class Listable(Protocol):
-    """The driver (or its engine) can list a network's containers (`docker network inspect`)."""
-
-    def network_members(self, network: str) -> set[str]: ...
-
-
 class BaseBackend:
-    """Every hook a backend may offer beyond the Backend protocol's verbs, each with the default a backend
-    gets by not overriding it. A backend subclasses this; the suite calls the hooks, never probes for them.
+    """What a backend is: the verbs every backend implements, and every hook a backend may offer with the
+    default it gets by not overriding it. A backend subclasses this; the suite calls hooks, never probes.
 
     The class methods are asked of the backend's class (the factory the suite resolved) before or after
     any lab exists; `options` holds the values of every backend's declared OPTIONS, by dest."""
@@ -121,7 +76,7 @@ class BaseBackend:
     def __init__(self, host: HostContext) -> None:
         self.host = host
 
-    # the verbs (the Backend protocol); a backend implements them all
+    # the verbs; a backend implements them all
     def create_network(self, req: NetworkRequest) -> None:
         raise NotImplementedError(f"backend {self.name} cannot create networks")
 
@@ -138,7 +93,20 @@ class BaseBackend:
         raise NotImplementedError(f"backend {self.name} cannot exec in containers")
 
     def close(self) -> None:
-        """Remove whatever is left; nothing by default."""
+        """Remove whatever is left (containers, then networks); called in the topology's finally."""
+
+    # what the resilience tier asks, of backends whose capabilities say they can
+    def restart_driver(self) -> None:
+        """("restart") Restart the driver with containers running (our plugin process, dockerd...)."""
+        raise NotImplementedError(f"backend {self.name} cannot restart its driver")
+
+    def run_killed(self, req: ContainerRequest) -> Attached:
+        """("kill") Start `req`, kill the driver mid-way, restart it; raise BackendRefused as the run failed."""
+        raise NotImplementedError(f"backend {self.name} cannot kill its driver mid-run")
+
+    def network_members(self, network: str) -> set[str] | None:
+        """The containers the driver (or its engine) lists on `network`; None: it cannot list them."""
+        return None
 
     # the hooks
     @classmethod
@@ -163,6 +131,10 @@ class BaseBackend:
     def network_id(self, name: str) -> str | None:
         """The engine's id for network `name` when the driver only knows networks by id; None: by name."""
         return None
+
+
+Backend = BaseBackend  # what a lab holds: an instance of a backend class
+BackendFactory = type[BaseBackend]  # a backend class: called with a HostContext per lab, asked the hooks above
 
 
 def run_in_netns(netns: str, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -203,6 +175,3 @@ def network_refs(backend: Backend, name: str) -> tuple[str, ...]:
     """
     found = backend.network_id(name)
     return (name, found) if found else (name,)
-
-
-BackendFactory = type[BaseBackend]  # a backend class: called with a HostContext per lab, asked the hooks above
