@@ -425,6 +425,18 @@ class DockerBackend(BaseBackend):
                     f"for the same subnet ({entry['Subnet']})"
                 )
             entry["Gateway"] = gateway
+        for rng in req.ip_ranges:
+            entry = next((e for e in config if _contains(e["Subnet"], rng.split("/")[0])), None)
+            if entry is None:
+                raise BackendRefused(f"no matching subnet for range {rng}")
+            entry["IPRange"] = rng
+        aux: dict[str, dict[str, str]] = {}
+        for key, address in req.aux_addresses:
+            entry = next((e for e in config if _contains(e["Subnet"], address)), None)
+            if entry is None:
+                raise BackendRefused(f"no matching subnet for aux-address {address}")
+            aux.setdefault(entry["Subnet"], {})[key] = address
+        ipam_config = [{**e, "AuxiliaryAddresses": aux[e["Subnet"]]} if e["Subnet"] in aux else e for e in config]
         body = {
             "Name": req.name,
             "CheckDuplicate": True,
@@ -434,7 +446,7 @@ class DockerBackend(BaseBackend):
             "EnableIPv6": req.ipv6 or any(":" in s for s in req.subnets),
             # a plugin that is also an IPAM driver decides the addresses too (ours is): Docker's own
             # IPAM would otherwise pick default pools and accept subnets with host bits set itself
-            "IPAM": {"Driver": self.ipam_driver, "Config": config, "Options": {}},
+            "IPAM": {"Driver": self.ipam_driver, "Config": ipam_config, "Options": {}},
         }
         DAEMON.api("/networks/create", body)
         self.networks.append(req.name)
