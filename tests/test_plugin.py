@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from ipvlan_driver import netns as ns
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.netlink import Netlink
 from tests.hosts import docker_host, serving
@@ -163,7 +162,7 @@ def test_ipam_refuses_a_subnet_with_host_bits_naming_the_canonical_one(plugin: C
 
 
 def test_ipam_default_pool_skips_the_hosts_networks_and_its_own(plugin: Client, tmp_path: Path) -> None:
-    host = next(n for n in ns.list_names() if n.startswith("tplug"))
+    host = f"tplug{os.getpid()}"  # this process's: another run's tplug namespaces may exist meanwhile
     with Netlink(host) as nl:
         nl.add_address("eth0", ipaddress.ip_interface("172.17.0.1/16"))  # a docker0 holds 172.17
     first = _pool(plugin)
