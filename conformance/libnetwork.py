@@ -75,10 +75,16 @@ def _addr(text: str, what: str) -> IPAddress:
 
 
 def ipam_configs(req: NetworkRequest) -> list[IpamConf]:
-    """The request's pools, each --ip-range / --gateway / --aux-address matched to the --subnet holding it
-    (docker/cli's consolidateIpam, which refuses one with no such subnet, or two ranges or gateways for
-    one), after the syntax checks of daemon/network.go validateIpamConfig."""
+    """The request's pools, each --ip-range / --gateway / --aux-address matched to the --subnet holding it,
+    as docker/cli's consolidateIpam does (cli/command/network/create.go: it refuses overlapping subnets, a
+    value no subnet holds, two ranges or gateways for one), with daemon/network.go validateIpamConfig's
+    syntax checks. The subnets keep their order (the API keeps it; the CLI's map does not)."""
+    if len(req.ip_ranges) > len(req.subnets) or len(req.gateways) > len(req.subnets):
+        raise LibnetworkRefused("every ip-range or gateway must have a corresponding subnet")
     subnets = [_net(s, "subnet") for s in req.subnets]
+    for i, one in enumerate(subnets):
+        if any(one.version == other.version and one.overlaps(other) for other in subnets[:i]):
+            raise LibnetworkRefused("multiple overlapping subnet configuration is not supported")
 
     def home(hits: Iterable[bool], what: str, value: object) -> int:
         for i, hit in enumerate(hits):
@@ -89,16 +95,20 @@ def ipam_configs(req: NetworkRequest) -> list[IpamConf]:
     ranges: dict[int, IPNetwork] = {}
     for text in req.ip_ranges:
         rng = _net(text, "ip-range")
-        i = home((rng.version == n.version and rng.subnet_of(n) for n in subnets), "range", rng)  # type: ignore[arg-type]
+        i = home((rng.network_address in n for n in subnets), "range", rng)  # the CLI looks at its first address
         if i in ranges:
-            raise LibnetworkRefused(f"cannot configure multiple ranges ({rng}, {ranges[i]}) on the same subnet")
+            raise LibnetworkRefused(
+                f"cannot configure multiple ranges ({rng}, {ranges[i]}) on the same subnet ({subnets[i]})"
+            )
         ranges[i] = rng
     gateways: dict[int, IPAddress] = {}
     for text in req.gateways:
         gw = _addr(text, "gateway")
         i = home((gw in n for n in subnets), "gateway", gw)
         if i in gateways:
-            raise LibnetworkRefused(f"cannot configure multiple gateways ({gw}, {gateways[i]}) for the same subnet")
+            raise LibnetworkRefused(
+                f"cannot configure multiple gateways ({gw}, {gateways[i]}) for the same subnet ({subnets[i]})"
+            )
         gateways[i] = gw
     aux: dict[int, list[tuple[str, IPAddress]]] = {}
     for key, text in req.aux_addresses:
@@ -151,13 +161,13 @@ class Pool:
         return ipaddress.ip_interface(f"{addr}/{self.subnet.prefixlen}")
 
     def ipam_data(self) -> dict[str, Any]:
-        """driverapi.IPAMData as the remote driver receives it (daemon/libnetwork/driverapi/ipamdata.go)."""
-        data: dict[str, Any] = {
-            "AddressSpace": ADDRESS_SPACE,
-            "Pool": str(self.subnet),
-            "Gateway": str(self.interface(self.gateway)) if self.gateway else "",
-            "AuxAddresses": {k: str(self.interface(a)) for k, a in self.aux.items()},
-        }
+        """driverapi.IPAMData as the remote driver receives it (daemon/libnetwork/driverapi/ipamdata.go
+        MarshalJSON: no Gateway key when none was allocated). AuxAddresses is always there, empty or not:
+        Docker omits it only when the create carried no aux map at all, and a plugin must take both."""
+        data: dict[str, Any] = {"AddressSpace": ADDRESS_SPACE, "Pool": str(self.subnet)}
+        if self.gateway is not None:
+            data["Gateway"] = str(self.interface(self.gateway))
+        data["AuxAddresses"] = {k: str(self.interface(a)) for k, a in self.aux.items()}
         return data
 
 

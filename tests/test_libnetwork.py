@@ -95,7 +95,15 @@ def test_overlapping_pools_are_refused_and_released_pools_are_free_again() -> No
         pytest.param("--subnet=10.1.0.0/24 --gateway=10.2.0.1 n", "no matching subnet for gateway", id="gateway"),
         pytest.param("--subnet=10.1.0.0/24 --ip-range=10.2.0.0/25 n", "no matching subnet for range", id="range"),
         pytest.param(
-            "--subnet=10.1.0.0/24 --gateway=10.1.0.1 --gateway=10.1.0.2 n", "multiple gateways", id="two-gateways"
+            "--subnet=10.1.0.0/24 --subnet=10.2.0.0/24 --gateway=10.1.0.1 --gateway=10.1.0.2 n",
+            "multiple gateways",
+            id="two-gateways",
+        ),
+        pytest.param(
+            "--subnet=10.1.0.0/16 --subnet=10.1.2.0/24 n", "multiple overlapping subnet configuration", id="overlap"
+        ),
+        pytest.param(
+            "--gateway=10.1.0.1 n", "every ip-range or gateway must have a corresponding subnet", id="lone-gw"
         ),
     ],
 )
@@ -134,3 +142,13 @@ def test_bodies_carry_options_untouched() -> None:
     assert body["IPv6Data"] == []
     addrs = [ipam.allocate("a", 4)]
     assert create_endpoint_body("id1", "ep1", addrs)["Interface"] == {"Address": "10.1.0.2/24", "MacAddress": ""}
+
+
+def test_a_driver_that_skips_the_gateway_gets_none_unless_one_is_given() -> None:
+    # GwAllocCheck's SkipIPv4: no gateway is allocated, and IPAMData has no Gateway key
+    space = AddressSpace()
+    ipam = space.allocate_network(request("--subnet=10.1.0.0/24 n"), skip_gateway=(True, False))
+    assert ipam.pools[0].gateway is None and "Gateway" not in ipam.pools[0].ipam_data()
+    assert handed(ipam, ["a"]) == ["10.1.0.1/24"]
+    given = space.allocate_network(request("--subnet=10.2.0.0/24 --gateway=10.2.0.1 m"), skip_gateway=(True, True))
+    assert given.pools[0].ipam_data()["Gateway"] == "10.2.0.1/24"
