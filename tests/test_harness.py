@@ -18,8 +18,9 @@ import pytest
 
 from conformance.backends.base import HostContext
 from conformance.backends.plugin import PluginBackend, PluginRefused
-from conformance.examples import parse_network_create
+from conformance.examples import ContainerRequest, parse_network_create
 from conformance.libnetwork import LibnetworkRefused
+from ipvlan_driver.netlink import Netlink
 from tests.hosts import docker_host
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
@@ -30,7 +31,8 @@ FAKE = Path(__file__).with_name("third_party_plugin.py")
 def harness(tmp_path: Path) -> Iterator[PluginBackend]:
     command = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE))} {{socket}} {{state}}"
     with docker_host(f"thar{os.getpid()}") as netns:
-        host = HostContext(netns=netns, workdir=tmp_path, prefix="tharc-", options={"plugin_command": command})
+        # containers' namespaces start with the host's name: docker_host removes them even after a failure
+        host = HostContext(netns=netns, workdir=tmp_path, prefix=f"{netns}c-", options={"plugin_command": command})
         backend = PluginBackend(host)
         try:
             yield backend
@@ -74,3 +76,25 @@ def test_libnetworks_own_refusal_never_asks_the_plugin(harness: PluginBackend) -
     with pytest.raises(LibnetworkRefused, match="Pool overlaps with other one on this address space"):
         harness.create_network(parse_network_create("docker network create -d ipvlan --subnet=10.41.0.0/25 vx5"))
     assert len(_received(harness, "CreateNetwork")) == 1
+
+
+def test_the_plugin_decides_whether_libnetwork_allocates_a_gateway(harness: PluginBackend) -> None:
+    harness.create_network(parse_network_create("docker network create -d ipvlan --subnet=10.42.0.0/24 -o routed=1 r1"))
+    harness.create_network(parse_network_create("docker network create -d ipvlan --subnet=10.43.0.0/24 r2"))
+    asked = [b["Options"]["com.docker.network.generic"] for b in _received(harness, "GwAllocCheck")]
+    assert asked == [{"routed": "1"}, {}], "GwAllocCheck comes first, with the options CreateNetwork will carry"
+    routed, plain = (b["IPv4Data"][0] for b in _received(harness, "CreateNetwork"))
+    assert "Gateway" not in routed and plain["Gateway"] == "10.43.0.1/24"
+
+
+def test_a_container_gets_libnetworks_address_on_the_plugins_interface(harness: PluginBackend) -> None:
+    harness.create_network(parse_network_create("docker network create -d ipvlan --subnet=10.44.0.0/24 -o vni=9 v"))
+    attached = harness.run(ContainerRequest("c1", "v"))
+    (endpoint,) = _received(harness, "CreateEndpoint")
+    assert endpoint["Interface"] == {"Address": "10.44.0.2/24", "MacAddress": ""}
+    with Netlink(attached.netns) as nl:
+        eth0 = nl.require("eth0").index
+        assert [str(a.interface) for a in nl.addresses() if a.index == eth0] == ["10.44.0.2/24"]
+    harness.remove("c1")
+    ids = {"NetworkID": endpoint["NetworkID"], "EndpointID": endpoint["EndpointID"]}
+    assert _received(harness, "Leave") == _received(harness, "DeleteEndpoint") == [ids]

@@ -1,8 +1,10 @@
 """A third party's libnetwork remote network driver, as small as the protocol allows, for tests/test_harness.py.
 
 It is not ours and shares nothing with ipvlan_driver: it takes an option of its own (`vni`, a VXLAN id),
-refuses one that is not a number in 1..16777215 with its own message, and records every request it is
-sent (method and JSON body, one line each) in STATE/requests.jsonl so the test can see what arrived.
+refuses one that is not a number in 1..16777215 with its own message, asks libnetwork (GwAllocChecker)
+to allocate no IPv4 gateway when `-o routed=1`, hands each endpoint one end of a veth pair (made
+with `ip` in the namespace it runs in, the docker host's), and records every request it is sent (method and JSON
+body, one line each) in STATE/requests.jsonl so the test can see what arrived.
 
     python tests/third_party_plugin.py SOCKET STATE
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import http.server
 import json
 import socketserver
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,11 +26,21 @@ def answer(method: str, body: dict[str, Any]) -> dict[str, Any]:
     if method == "Plugin.Activate":
         return {"Implements": ["NetworkDriver"]}
     if method == "NetworkDriver.GetCapabilities":
-        return {"Scope": "local"}
+        return {"Scope": "local", "GwAllocChecker": True}
+    if method == "NetworkDriver.GwAllocCheck":
+        return {"SkipIPv4": body["Options"]["com.docker.network.generic"].get("routed") == "1", "SkipIPv6": False}
     if method == "NetworkDriver.CreateNetwork":
         vni = body["Options"]["com.docker.network.generic"].get("vni", "1")
         if not vni.isdigit() or not 1 <= int(vni) <= VNI_MAX:
             return {"Err": f"thirdparty: vni {vni!r} is not a VXLAN id (1..{VNI_MAX})"}
+    if method == "NetworkDriver.Join":
+        src = f"tp{body['EndpointID'][:8]}"
+        subprocess.run(
+            ["ip", "link", "add", src, "type", "veth", "peer", "name", f"tq{body['EndpointID'][:8]}"], check=True
+        )
+        return {"InterfaceName": {"SrcName": src, "DstPrefix": "eth"}}
+    if method == "NetworkDriver.DeleteEndpoint":
+        subprocess.run(["ip", "link", "del", f"tq{body['EndpointID'][:8]}"], check=False, capture_output=True)
     return {}  # DeleteNetwork and the rest: nothing to do
 
 
