@@ -220,6 +220,28 @@ class NetworkIpam:
         for pool in self.pools:
             pool.release(owner)
 
+    def check_static(self, ip: str | None, ip6: str | None) -> dict[int, IPAddress | None]:
+        """--ip / --ip6 as daemon/container_operations.go validateEndpointSettings judges them before any
+        IPAM call: each of its family, and inside one of the network's pools. The addresses, by family."""
+        errors: list[str] = []
+        found: dict[int, IPAddress | None] = {4: None, 6: None}
+        for version, text in ((4, ip), (6, ip6)):
+            if not text:
+                continue
+            try:
+                addr = ipaddress.ip_address(text)
+            except ValueError:
+                addr = None
+            if addr is None or addr.version != version or addr.is_unspecified:
+                errors.append(f"invalid IPv{version} address: {text}")
+            elif not any(addr in p.subnet for p in self.of(version)):
+                errors.append(f"no configured subnet contains IP address {addr}")
+            else:
+                found[version] = addr
+        if errors:
+            raise LibnetworkRefused("invalid endpoint settings:\n" + "\n".join(errors))
+        return found
+
 
 class AddressSpace:
     """The default IPAM's local address space: every network's pools, so a second network cannot overlap."""

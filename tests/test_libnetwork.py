@@ -152,3 +152,17 @@ def test_a_driver_that_skips_the_gateway_gets_none_unless_one_is_given() -> None
     assert handed(ipam, ["a"]) == ["10.1.0.1/24"]
     given = space.allocate_network(request("--subnet=10.2.0.0/24 --gateway=10.2.0.1 m"), skip_gateway=(True, True))
     assert given.pools[0].ipam_data()["Gateway"] == "10.2.0.1/24"
+
+
+def test_static_addresses_are_checked_before_ipam() -> None:
+    ipam = allocate("--subnet=10.1.0.0/24 n")
+    assert ipam.check_static("10.1.0.9", None) == {4: ip_address("10.1.0.9"), 6: None}
+    with pytest.raises(LibnetworkRefused) as refused:
+        ipam.check_static("10.2.0.9", "2001:db8::9")
+    assert str(refused.value).splitlines() == [
+        "invalid endpoint settings:",
+        "no configured subnet contains IP address 10.2.0.9",
+        "no configured subnet contains IP address 2001:db8::9",
+    ]
+    with pytest.raises(LibnetworkRefused, match="invalid IPv4 address: 2001:db8::9"):
+        ipam.check_static("2001:db8::9", None)

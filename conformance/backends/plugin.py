@@ -91,19 +91,6 @@ class _Sandbox:
     addresses: list[str]
 
 
-def _preferred(text: str | None, version: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """--ip / --ip6 as the daemon parses them (container_operations.go: "invalid IPv4 address: ...")."""
-    if not text:
-        return None
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        addr = None
-    if addr is None or addr.version != version:
-        raise LibnetworkRefused(f"invalid IPv{version} address: {text}")
-    return addr
-
-
 class PluginBackend(BaseBackend):
     name = "plugin"
     capabilities = ALL_CAPABILITIES | {"restart", "kill"}
@@ -293,12 +280,11 @@ class PluginBackend(BaseBackend):
             raise LibnetworkRefused(f"network {req.network} not found")
         if req.name in self.sandboxes or req.name in net.endpoints:
             raise LibnetworkRefused(f"container name {req.name} is already in use")
+        static = net.ipam.check_static(req.ip, req.ip6)
         try:
-            addrs = [net.ipam.allocate(req.name, 4, _preferred(req.ip, 4))]
+            addrs = [net.ipam.allocate(req.name, 4, static[4])]
             if net.ipam.of(6):
-                addrs.append(net.ipam.allocate(req.name, 6, _preferred(req.ip6, 6)))
-            elif req.ip6:
-                raise LibnetworkRefused(f"--ip6 {req.ip6}: network {req.network} has no IPv6 subnet")
+                addrs.append(net.ipam.allocate(req.name, 6, static[6]))
         except BaseException:
             net.ipam.release(req.name)
             raise
