@@ -77,7 +77,6 @@ def _want(reply: dict[str, Any], method: str, key: str, kind: type | tuple[type,
 @dataclass
 class _Net:
     id: str
-    request: NetworkRequest
     ipam: NetworkIpam
     endpoints: dict[str, str] = field(default_factory=dict)  # container name -> endpoint id
 
@@ -261,7 +260,7 @@ class PluginBackend(BaseBackend):
         except BaseException:
             self.space.release_network(ipam)
             raise
-        self.networks[req.name] = _Net(network_id, req, ipam)
+        self.networks[req.name] = _Net(network_id, ipam)
 
     def remove_network(self, name: str) -> None:
         net = self.networks.get(name)
