@@ -33,12 +33,10 @@ def test_the_suite_may_import_the_driver_only_in_the_backends_that_run_it() -> N
     )
     assert not oracle.get("allow_indirect_imports"), "an import through a helper module counts too"
     importers = {line.split(" -> ")[0] for line in oracle["ignore_imports"]}
-    # examples.py is a temporary exception (being rewritten without the driver's option parser)
     assert importers == {
         "conformance.backends.native",
         "conformance.backends.plugin",
         "conformance.backends.docker",
-        "conformance.examples",
     }
     assert "conformance.backends.docker -> ipvlan_driver.failpoints" in oracle["ignore_imports"]
 

@@ -25,12 +25,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipvlan_driver import netns as ns
+import netnsutil as ns
 from ipvlan_driver.driver import Driver, DriverConfig  # only to serve our own driver when no --plugin-command
-from ipvlan_driver.netlink import Netlink
 from ipvlan_driver.plugin import PluginServer
 
 from ..examples import ContainerRequest, NetworkRequest
+from ..labnet import Lab
 from ..libnetwork import (
     AddressSpace,
     IPInterface,
@@ -41,6 +41,7 @@ from ..libnetwork import (
     create_network_body,
     join_body,
 )
+from ..observe import Observer
 from .base import (
     ALL_CAPABILITIES,
     Attached,
@@ -234,8 +235,8 @@ class PluginBackend(BaseBackend):
 
     def _reserved(self) -> list[IPNetwork]:
         # netutils.InferReservedNetworks: a default pool must not overlap the docker host's own networks
-        with Netlink(self.host.netns) as nl:
-            return [a.interface.network for a in nl.addresses()]
+        with Observer(self.host.netns) as seen:
+            return [a.interface.network for a in seen.addresses()]
 
     def create_network(self, req: NetworkRequest) -> None:
         with self._lock:
@@ -334,15 +335,16 @@ class PluginBackend(BaseBackend):
         gw4 = _want(join, "Join", "Gateway", str, False)
         gw6 = _want(join, "Join", "GatewayIPv6", str, False)
         static = _want(join, "Join", "StaticRoutes", list, False) or []
-        with Netlink(self.host.netns) as nl:
+        # libnetwork's own work on the sandbox (osl): the suite's hands, never the driver's
+        with Lab(self.host.netns) as nl:
             if nl.link(src) is None:
                 raise ProtocolViolation(f"Join: SrcName {src!r} does not exist in the docker host's namespace")
             nl.move_to_netns(src, netns_name, f"{prefix}0")  # a fresh sandbox: the lowest free number is 0
         dev = f"{prefix}0"
-        with Netlink(netns_name) as cnl:
+        with Lab(netns_name) as cnl:
             cnl.set_up("lo")
             for a in addrs:
-                cnl.add_address(dev, a, nodad=a.version == 6)
+                cnl.add_address(dev, str(a))  # IPv6 without duplicate detection, as osl adds it
             cnl.set_up(dev)
             for version, gw in ((4, gw4), (6, gw6)):
                 if gw:
