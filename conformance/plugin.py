@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,12 @@ class DeploymentCache:
     def close(self) -> None:
         self.key, self.value = None, None
         self.stack.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # markers and the -n tweak are conformance.options'; the phase clock starts with the suite's machinery
+    config.stash[report.STARTED] = time.monotonic()
+    config.pluginmanager.register(report.PhaseRecorder(config), "ipvlan-conformance-phase-times")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

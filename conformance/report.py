@@ -8,7 +8,8 @@ import json
 import platform
 import shlex
 import subprocess
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from .examples import load_examples
 
 DRIVER: pytest.StashKey[dict[str, str]] = pytest.StashKey()  # the backend's versions, for the report
 COMMAND: pytest.StashKey[str] = pytest.StashKey()  # set by a wrapper (ipvlan-conformance): the command to show
+# seconds per test id and phase (setup holds a topology's deployment, call the assertions), and the run's start
+PHASES: pytest.StashKey[dict[str, dict[str, float]]] = pytest.StashKey()
+STARTED: pytest.StashKey[float] = pytest.StashKey()
 
 
 def column(config: pytest.Config) -> str:
@@ -43,6 +47,34 @@ class Row:
     nodeid: str
     errata: tuple[str, ...] = ()  # the test encodes these errata's intended reading, not the doc's text
     doc: str = ""  # the example's place in the docs, file:line
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase: setup, call, teardown
+
+
+def record_phase(config: pytest.Config, nodeid: str, when: str, seconds: float) -> None:
+    """One phase of one test (under xdist the controller sees every worker's reports)."""
+    config.stash.setdefault(PHASES, {}).setdefault(nodeid, {})[when] = round(seconds, 6)
+
+
+class PhaseRecorder:
+    """A plugin object: pytest hands it every test report (a hook alone has no config to keep them in)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record_phase(self.config, report.nodeid, report.when, report.duration)
+
+
+def phase_totals(config: pytest.Config) -> dict[str, float]:
+    """Seconds in topology set-up (the setup phases), assertions (call) and teardown, and the run's wall time."""
+    times = config.stash.get(PHASES, {})
+    totals = {
+        f"{when}_s": round(sum(t.get(when, 0.0) for t in times.values()), 3) for when in ("setup", "call", "teardown")
+    }
+    started = config.stash.get(STARTED, None)
+    if started is not None:
+        totals["wall_s"] = round(time.monotonic() - started, 3)
+    return totals
 
 
 def label_allure(case: Case) -> None:
@@ -85,7 +117,10 @@ def _rows(config: pytest.Config) -> list[Row]:
             example = load_examples().get(props["example"])
             errata = tuple(example.errata_for(props["behaviour"])) if example else ()
             doc = str(example.doc) if example else ""
-            rows[rep.nodeid] = Row(props["example"], props["behaviour"], outcome, detail, rep.nodeid, errata, doc)
+            seconds = config.stash.get(PHASES, {}).get(rep.nodeid, {})
+            rows[rep.nodeid] = Row(
+                props["example"], props["behaviour"], outcome, detail, rep.nodeid, errata, doc, dict(seconds)
+            )
     return sorted(rows.values(), key=lambda r: (r.example, r.behaviour))
 
 
@@ -166,6 +201,7 @@ def write(directory: Path, config: pytest.Config) -> None:
     backend = column(config)
     meta: dict[str, Any] = {"backend": backend, "kernel": platform.release(), "python": platform.python_version()}
     meta["driver"] = config.stash.get(DRIVER, {})
+    meta["phases"] = phase_totals(config)
     commit = suite_commit()
     if commit:
         meta["suite"] = commit

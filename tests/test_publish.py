@@ -155,3 +155,39 @@ def test_a_run_directory_gets_its_report_yaml(tmp_path: Path) -> None:
     assert published["implementation"]["column"] == "native" and published["statistics"]["passed"] == 0
     assert (tmp_path / "run" / "conformance.html").exists()
     assert (tmp_path / "run" / "conformance-report.md").read_text().startswith("# ipvlan conformance report: native")
+
+
+def test_the_conformance_report_records_seconds_per_phase(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import json, time
+from conformance import report
+
+def pytest_configure(config):
+    config.stash[report.STARTED] = time.monotonic()
+    config.pluginmanager.register(report.PhaseRecorder(config), "phases")
+
+def pytest_sessionfinish(session):
+    out = {"totals": report.phase_totals(session.config), "tests": session.config.stash[report.PHASES]}
+    open("phases.json", "w").write(json.dumps(out))
+"""
+    )
+    pytester.makepyfile(
+        """
+import time, pytest
+
+@pytest.fixture
+def topology():
+    time.sleep(0.05)
+
+def test_one(topology):
+    pass
+"""
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "phases.json").read_text())
+    [(nodeid, phases)] = data["tests"].items()
+    assert nodeid.endswith("::test_one")
+    assert set(phases) == {"setup", "call", "teardown"}
+    assert phases["setup"] >= 0.05 and data["totals"]["setup_s"] >= 0.05  # the fixture's sleep is set-up time
+    assert data["totals"]["wall_s"] >= data["totals"]["setup_s"]
