@@ -1,0 +1,82 @@
+"""Every benchmark part in one run, side by side, then the report: `python -m benchmarks.all` (needs root).
+
+`ci/bench` runs this in the VM (ipvlan); on a host without ipvlan the raw paths (floor, `ip`, CNI) use
+macvlan slaves, the driver's own faces are skipped, and the data plane measures macvlan and the bridge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import chart, common, concurrency, dataplane, scale, setup_cost, suite_cost
+
+PARTS = ("setup_cost", "concurrency", "scale", "dataplane", "suite_cost")
+NEEDS_IPVLAN = ("concurrency", "scale")  # our driver's faces only make ipvlan slaves
+SKIP_NO_IPVLAN = "needs ipvlan (our driver's faces); this kernel has none"
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks.all", description=__doc__)
+    p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {', '.join(PARTS)}")
+    p.add_argument("--kind", choices=[*common.KINDS, "auto"], default="auto", help="slave kind of the raw paths")
+    p.add_argument("--setup-count", type=int, default=200, help="containers per fast face (part 1)")
+    p.add_argument("--slow-count", type=int, default=30, help="containers per process-per-step face (cli, ip, cni)")
+    p.add_argument("--scale-count", type=int, default=1000, help="containers kept per scale series (part 3)")
+    p.add_argument("--concurrency", type=int, default=50, help="concurrent requests to the plugin (part 2)")
+    p.add_argument("--iperf-seconds", type=int, default=5, help="seconds per iperf3 run (0: RTT only)")
+    p.add_argument("--pings", type=int, default=50, help="pings per RTT figure")
+    p.add_argument("--reports", type=Path, default=common.REPO / "reports", help="where bench.* are written")
+    p.add_argument("--readme", type=Path, default=common.REPO / "README.md", help="README whose table is rewritten")
+    p.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    p.add_argument("--suite-column", default="native", help="column timed by --suite-modes")
+    p.add_argument("--suite-modes", default="", help="e.g. serial,2,auto: time that column per mode (full runs)")
+    p.add_argument("--suite-select", default=None, help="a -k expression for --suite-modes runs")
+    args = p.parse_args(argv)
+    args.parts = [x for x in args.only.split(",") if x]
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        p.error(f"unknown part(s) {', '.join(sorted(unknown))}: choose from {', '.join(PARTS)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse(argv)
+    kind = common.default_kind() if args.kind == "auto" else args.kind
+    meta: dict[str, Any] = {**common.facts(), "emulated": common.emulated(), "kind": kind}
+    meta["command"] = shlex.join(["python", "-m", "benchmarks.all", *argv])
+    parts: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    common.sweep()  # a killed earlier run's namespaces (ours only)
+    try:
+        for part in args.parts:
+            if part in NEEDS_IPVLAN and kind != "ipvlan":
+                skipped[part] = SKIP_NO_IPVLAN
+                continue
+            if part == "setup_cost":
+                parts[part] = setup_cost.run(kind, args.setup_count, args.slow_count)
+            elif part == "concurrency":
+                parts[part] = concurrency.run(args.concurrency, min(args.setup_count, 100))
+            elif part == "scale":
+                parts[part] = scale.run(args.scale_count)
+            elif part == "dataplane":
+                variants = dataplane.VARIANTS if kind == "ipvlan" else ("macvlan-bridge", "veth-bridge")
+                parts[part] = dataplane.run(variants, args.iperf_seconds, args.pings)
+            elif part == "suite_cost":
+                modes = [m for m in args.suite_modes.split(",") if m]
+                parts[part] = suite_cost.run(args.reports, args.suite_column, modes, args.suite_select)
+    finally:
+        common.sweep()
+    results = {"meta": meta, "parts": parts, "skipped": skipped}
+    table = chart.write(results, args.reports, None if args.no_readme else args.readme)
+    print("\n" + table + f"\nreports: {args.reports}/bench.json, bench.md, bench.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
