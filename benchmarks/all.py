@@ -44,6 +44,20 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def run_part(part: str, args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    if part == "setup_cost":
+        return setup_cost.run(kind, args.setup_count, args.slow_count)
+    if part == "concurrency":
+        return concurrency.run(args.concurrency, min(args.setup_count, 100))
+    if part == "scale":
+        return scale.run(args.scale_count)
+    if part == "dataplane":
+        variants = dataplane.VARIANTS if kind == "ipvlan" else ("macvlan-bridge", "veth-bridge")
+        return dataplane.run(variants, args.iperf_seconds, args.pings)
+    modes = [m for m in args.suite_modes.split(",") if m]
+    return suite_cost.run(args.reports, args.suite_column, modes, args.suite_select)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse(argv)
@@ -58,24 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if part in NEEDS_IPVLAN and kind != "ipvlan":
                 skipped[part] = SKIP_NO_IPVLAN
                 continue
-            if part == "setup_cost":
-                parts[part] = setup_cost.run(kind, args.setup_count, args.slow_count)
-            elif part == "concurrency":
-                parts[part] = concurrency.run(args.concurrency, min(args.setup_count, 100))
-            elif part == "scale":
-                parts[part] = scale.run(args.scale_count)
-            elif part == "dataplane":
-                variants = dataplane.VARIANTS if kind == "ipvlan" else ("macvlan-bridge", "veth-bridge")
-                parts[part] = dataplane.run(variants, args.iperf_seconds, args.pings)
-            elif part == "suite_cost":
-                modes = [m for m in args.suite_modes.split(",") if m]
-                parts[part] = suite_cost.run(args.reports, args.suite_column, modes, args.suite_select)
+            try:
+                parts[part] = run_part(part, args, kind)
+            except Exception as exc:  # one broken part is reported; the others' figures are kept
+                skipped[part] = f"failed: {type(exc).__name__}: {str(exc)[:300]}"
+                print(f"{part} failed: {exc}", flush=True)
+                common.sweep()
     finally:
         common.sweep()
     results = {"meta": meta, "parts": parts, "skipped": skipped}
     table = chart.write(results, args.reports, None if args.no_readme else args.readme)
     print("\n" + table + f"\nreports: {args.reports}/bench.json, bench.md, bench.png")
-    return 0
+    failed = [why for why in (*skipped.values(), *parts.get("setup_cost", {}).get("skipped", {}).values())]
+    return 1 if any(why.startswith("failed:") for why in failed) else 0
 
 
 if __name__ == "__main__":

@@ -28,6 +28,10 @@ def tables(results: dict[str, Any]) -> str:
         f"{meta.get('virtualization', '?')}, commit {meta.get('commit', '?')}, {meta.get('when', '')}.",
         "",
     ]
+    if meta.get("emulated"):
+        lines += ["Emulated VM (no KVM): compare the ratios and the ordering, not the absolute figures.", ""]
+    for part, why in results.get("skipped", {}).items():
+        lines += [f"Not measured: {part}: {why}.", ""]
     setup = parts.get("setup_cost")
     if setup:
         lines += [f"**Setup cost per container** ({setup['kind']} slaves; ms)", ""]

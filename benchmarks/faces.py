@@ -29,6 +29,7 @@ from conformance.backends.unixhttp import UnixHTTPConnection
 from ipvlan_driver import netns as ns
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.model import MODES
+from ipvlan_driver.netlink import Netlink
 from ipvlan_driver.options import network_spec
 
 from .common import HOST_ADDR, L3_NET, LAB_NET, PARENT, Lab, address, open_iproute, rss_kb
@@ -49,6 +50,9 @@ class Handle:
 
 class Face(Protocol):
     name: str
+
+    @staticmethod
+    def available(kind: str) -> str: ...
 
     def setup(self, i: int) -> Handle: ...
 
@@ -96,6 +100,11 @@ class Floor:
 
     name = "floor"
 
+    @staticmethod
+    def available(kind: str) -> str:
+        """'' when this face can run here, else why not."""
+        return ""
+
     def __init__(self, lab: Lab, kind: str, mode: str = "l2") -> None:
         self.lab, self.kind, self.mode = lab, kind, mode
         self.host = open_iproute(lab.host)
@@ -127,6 +136,11 @@ class IpCommands:
     """The floor's work as iproute2 commands, one process each (what a shell script would pay)."""
 
     name = "ip"
+
+    @staticmethod
+    def available(kind: str) -> str:
+        """'' when this face can run here, else why not."""
+        return ""
 
     def __init__(self, lab: Lab, kind: str, mode: str = "l2") -> None:
         self.lab, self.kind, self.mode = lab, kind, mode
@@ -172,6 +186,10 @@ class InProcess:
 
     name = "driver"
 
+    @staticmethod
+    def available(kind: str) -> str:
+        return "" if kind == "ipvlan" else f"this kernel has no ipvlan (slaves are {kind})"
+
     def __init__(self, lab: Lab, kind: str = "ipvlan", mode: str = "l2") -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-driver-")
         config = DriverConfig(state_dir=Path(self.tmp.name), host_netns=lab.host, container_prefix=lab.prefix)
@@ -204,6 +222,10 @@ class Cli:
     """`ipvlan-driver run -d` / `ipvlan-driver rm`: one process per container, as a user would type it."""
 
     name = "cli"
+
+    @staticmethod
+    def available(kind: str) -> str:
+        return "" if kind == "ipvlan" else f"this kernel has no ipvlan (slaves are {kind})"
 
     def __init__(self, lab: Lab, kind: str = "ipvlan", mode: str = "l2") -> None:
         self.lab = lab
@@ -241,6 +263,10 @@ class Plugin:
     """
 
     name = "plugin"
+
+    @staticmethod
+    def available(kind: str) -> str:
+        return "" if kind == "ipvlan" else f"this kernel has no ipvlan (slaves are {kind})"
 
     def __init__(self, lab: Lab, kind: str = "ipvlan", mode: str = "l2") -> None:
         self.lab, self.mode = lab, mode
@@ -443,20 +469,63 @@ class Cni:
         self.tmp.cleanup()
 
 
-def docker_available() -> str:
-    """Docker's built-in driver is timed by its own daemon; we do not start one here (yet)."""
-    return (
-        "not measured: needs a Docker daemon in the VM (the conformance docker columns start one)"
-        if shutil.which("dockerd") is None
-        else "not measured yet: starting dockerd per run is left to a later change"
-    )
+class DockerBuiltin:
+    """Docker's built-in ipvlan driver: `docker run -d` / `docker rm -f` through the API, as the conformance
+    suite's docker backend drives it (its dockerd, in its own namespace, where this face makes the parent).
+    A run here is a whole container (runc, the image's process), not only its network: an upper bound."""
+
+    name = "docker"
+
+    @staticmethod
+    def available(kind: str) -> str:
+        if kind != "ipvlan":
+            return f"this kernel has no ipvlan (slaves are {kind})"
+        return "" if shutil.which("dockerd") else "no dockerd here (ci/bench installs Docker in the VM)"
+
+    def __init__(self, lab: Lab, kind: str = "ipvlan", mode: str = "l2") -> None:
+        from conformance.backends import docker
+        from conformance.backends.base import HostContext
+        from conformance.examples import NetworkRequest
+
+        self.docker = docker
+        self.tmp = tempfile.TemporaryDirectory(prefix="bench-docker-")
+        docker.DockerBackend.shared_host_netns({})  # starts dockerd in its namespace
+        with Netlink(docker.HOST_NETNS) as nl:
+            nl.add_veth(PARENT, PARENT + "p")
+            nl.set_up(PARENT)
+        host = HostContext(netns=docker.HOST_NETNS, workdir=Path(self.tmp.name), prefix=lab.prefix, options={})
+        self.backend = docker.DockerBackend(host)
+        gateways = (str(HOST_ADDR.ip),) if mode == "l2" else ()
+        options = (("parent", PARENT), ("ipvlan_mode", mode))
+        self.backend.create_network(NetworkRequest("bench", (str(subnet(mode)),), gateways, options))
+
+    def setup(self, i: int) -> Handle:
+        from conformance.examples import ContainerRequest
+
+        attached = self.backend.run(ContainerRequest(f"c{i}", "bench"))
+        return Handle(attached.netns, "", {"name": attached.name})
+
+    def remove(self, handle: Handle) -> None:
+        self.backend.remove(handle.keep["name"])
+
+    def close(self) -> None:
+        try:
+            for name in list(self.backend.containers):
+                self.backend.remove(name)
+            self.backend.remove_network("bench")
+        finally:
+            with Netlink(self.docker.HOST_NETNS) as nl:
+                nl.delete_link(PARENT)
+            self.docker.DockerBackend.shutdown()
+            self.tmp.cleanup()
 
 
-FACES: dict[str, type[Any]] = {
+FACES: dict[str, type[Any]] = {  # each class satisfies Face (a Protocol cannot type a constructor)
     "floor": Floor,
     "ip": IpCommands,
     "driver": InProcess,
     "cli": Cli,
     "plugin": Plugin,
     "cni": Cni,
+    "docker": DockerBuiltin,
 }

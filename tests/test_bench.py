@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks import all as bench_all
-from benchmarks import chart, common, faces, scale, suite_cost
+from benchmarks import chart, common, faces, scale, setup_cost, suite_cost
 from ipvlan_driver import netns as ns
 from ipvlan_driver.netlink import Netlink
 
@@ -35,6 +35,7 @@ def _results() -> dict[str, Any]:
 
     face = {"setup": series(10), "remove": series(1), "total": series(11), "samples_s": [0.01, 0.01, 0.01]}
     return {
+        "skipped": {"dataplane": "iperf3 missing"},
         "meta": {"kernel": "6.1.0-test", "cpus": 2, "virtualization": "qemu", "commit": "abc123", "command": "x"},
         "parts": {
             "setup_cost": {
@@ -70,6 +71,7 @@ def test_the_table_says_which_targets_are_met_and_names_what_was_skipped() -> No
     assert "not measured: no daemon" in rows["docker"]
     assert "1.19" in rows["driver-l2"] and "40.0" in rows["driver-l2"]
     assert "6.1.0-test" in table and "abc123" in table
+    assert "Not measured: dataplane: iperf3 missing." in table
 
 
 def test_the_readme_has_one_bench_block_and_a_rewrite_replaces_only_it() -> None:
@@ -225,4 +227,35 @@ def test_scale_keeps_every_container_and_samples_the_resident_set(monkeypatch: p
     assert [r["containers"] for r in grown["rss"]] == [1, 2, 3, 4, 5, 6]
     assert all(r["peak_kb"] >= r["rss_kb"] > 0 for r in grown["rss"])
     assert grown["last_vs_first"] == pytest.approx(grown["last_median_ms"] / grown["first_median_ms"])
+    assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
+
+
+class _Broken:
+    name = "broken"
+
+    @staticmethod
+    def available(kind: str) -> str:
+        return ""
+
+    def __init__(self, lab: common.Lab, kind: str, mode: str = "l2") -> None:
+        pass
+
+    def setup(self, i: int) -> faces.Handle:
+        raise RuntimeError("the kernel said no")
+
+    def remove(self, handle: faces.Handle) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@needs_root
+def test_a_face_that_fails_is_reported_and_the_others_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not common.kernel_can("macvlan"):
+        pytest.skip("cannot run here: no macvlan")
+    monkeypatch.setitem(faces.FACES, "broken", _Broken)
+    result = setup_cost.run("macvlan", 1, 1, ["broken", "floor"])
+    assert result["skipped"]["broken"] == "failed: RuntimeError: the kernel said no"
+    assert result["faces"]["floor"]["setup"]["n"] == 1
     assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
