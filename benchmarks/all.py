@@ -36,6 +36,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--suite-column", default="native", help="column timed by --suite-modes")
     p.add_argument("--suite-modes", default="", help="e.g. serial,2,auto: time that column per mode (full runs)")
     p.add_argument("--suite-select", default=None, help="a -k expression for --suite-modes runs")
+    p.add_argument("--as-command", default="", help=argparse.SUPPRESS)  # what ci/bench was called as
     args = p.parse_args(argv)
     args.parts = [x for x in args.only.split(",") if x]
     unknown = set(args.parts) - set(PARTS)
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     kind = common.default_kind() if args.kind == "auto" else args.kind
     meta: dict[str, Any] = {**common.facts(), "emulated": common.emulated(), "kind": kind}
-    meta["command"] = shlex.join(["python", "-m", "benchmarks.all", *argv])
+    meta["command"] = args.as_command or shlex.join(["python", "-m", "benchmarks.all", *argv])
     parts: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     common.sweep()  # a killed earlier run's namespaces (ours only)

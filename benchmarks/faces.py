@@ -489,15 +489,20 @@ class DockerBuiltin:
 
         self.docker = docker
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-docker-")
-        docker.DockerBackend.shared_host_netns({})  # starts dockerd in its namespace
-        with Netlink(docker.HOST_NETNS) as nl:
-            nl.add_veth(PARENT, PARENT + "p")
-            nl.set_up(PARENT)
-        host = HostContext(netns=docker.HOST_NETNS, workdir=Path(self.tmp.name), prefix=lab.prefix, options={})
-        self.backend = docker.DockerBackend(host)
-        gateways = (str(HOST_ADDR.ip),) if mode == "l2" else ()
-        options = (("parent", PARENT), ("ipvlan_mode", mode))
-        self.backend.create_network(NetworkRequest("bench", (str(subnet(mode)),), gateways, options))
+        try:
+            docker.DockerBackend.shared_host_netns({})  # starts dockerd in its namespace
+            with Netlink(docker.HOST_NETNS) as nl:
+                nl.add_veth(PARENT, PARENT + "p")
+                nl.set_up(PARENT)
+            host = HostContext(netns=docker.HOST_NETNS, workdir=Path(self.tmp.name), prefix=lab.prefix, options={})
+            self.backend = docker.DockerBackend(host)
+            gateways = (str(HOST_ADDR.ip),) if mode == "l2" else ()
+            options = (("parent", PARENT), ("ipvlan_mode", mode))
+            self.backend.create_network(NetworkRequest("bench", (str(subnet(mode)),), gateways, options))
+        except BaseException:
+            docker.DockerBackend.shutdown()  # the daemon and its namespace go with the failed face
+            self.tmp.cleanup()
+            raise
 
     def setup(self, i: int) -> Handle:
         from conformance.examples import ContainerRequest

@@ -182,7 +182,7 @@ def test_a_host_run_end_to_end_writes_every_figure(tmp_path: Path) -> None:
     iperf = "1" if shutil.which("iperf3") else "0"
     argv = ["--kind", "macvlan", "--only", "setup_cost,concurrency,scale,dataplane,suite_cost", "--setup-count", "3"]
     argv += ["--slow-count", "2", "--iperf-seconds", iperf, "--pings", "3", "--reports", str(tmp_path)]
-    argv += ["--readme", str(readme)]
+    argv += ["--readme", str(readme), "--as-command", "ci/bench --setup-count 3"]
     pytest.importorskip("matplotlib", reason="cannot run here: the bench extra (matplotlib) is not installed")
     assert bench_all.main(argv) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
@@ -198,7 +198,8 @@ def test_a_host_run_end_to_end_writes_every_figure(tmp_path: Path) -> None:
     if iperf == "1":
         assert all(v["gbps_container"] > 0 and v["gbps_upstream"] > 0 for v in variants.values())
     assert data["skipped"] == {"concurrency": bench_all.SKIP_NO_IPVLAN, "scale": bench_all.SKIP_NO_IPVLAN}
-    assert "| floor | 3 |" in readme.read_text()
+    assert "| floor | 3 |" in readme.read_text() and "Produced by `ci/bench --setup-count 3`" in readme.read_text()
+    assert data["meta"]["command"] == "ci/bench --setup-count 3"
     assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
 
 
