@@ -2,9 +2,10 @@
 
 `Floor` is the kernel's floor: the same kernel work as the driver (slave on the parent in the host
 namespace, moved into the container's as eth0, lo up, its address, up, its default route; removal is
-the namespace going) in raw pyroute2 with one socket per namespace, opened once and reused. `IpCommands`
-is that work as `ip` commands. `InProcess`, `Cli` and `Plugin` are our driver's three faces; `Cni` is the
-CNI plugin's ADD/DEL. Setup and removal are timed separately by the caller.
+the namespace going) in raw pyroute2: one host socket for the whole run, one socket per container namespace
+for all of its steps (opened inside it by setns, never `IPRoute(netns=...)`, which forks). `IpCommands` is
+that work as `ip` commands. `InProcess`, `Cli` and `Plugin` are our driver's three faces; `Cni` is the CNI
+plugin's ADD/DEL and `DockerBuiltin` Docker's own ipvlan driver. Setup and removal are timed apart.
 """
 
 from __future__ import annotations
