@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
@@ -80,13 +81,15 @@ class Ipam:
     def __init__(self, pools: list[Pool]) -> None:
         self._pools = pools
         self._index = [_index(pool, f"pool {i} ({pool.subnet})") for i, pool in enumerate(pools)]
-        self._by_owner: dict[str, list[IPAddress]] = {}
+        # address texts, parsed only for the owner asked about: a network with a thousand containers is
+        # loaded several times per verb, and parsing every address each time made runs cost more with each
+        self._by_owner: dict[str, list[str]] = {}
         for i, a in enumerate(pools):
             for b in pools[:i]:
                 if a.subnet.version == b.subnet.version and a.subnet.overlaps(b.subnet):
                     raise StateError(f"pools {b.subnet} and {a.subnet} overlap")
             for text, owner in a.allocated.items():
-                self._by_owner.setdefault(owner, []).append(ipaddress.ip_address(text))
+                self._by_owner.setdefault(owner, []).append(text)
 
     @property
     def pools(self) -> list[Pool]:
@@ -98,7 +101,7 @@ class Ipam:
             raise IpamError(f"address family must be 4 or 6, not {family}")
         if not owner:
             raise IpamError("cannot allocate an address for a container without a name")
-        held = [a for a in self._by_owner.get(owner, ()) if a.version == family]
+        held = [a for a in map(ipaddress.ip_address, self._by_owner.get(owner, ())) if a.version == family]
         if held:
             raise ConflictError(f"container {owner!r} already has address {held[0]} in this network")
         if requested is None:
@@ -111,12 +114,12 @@ class Ipam:
         addr = _address(family, value)
         bisect.insort(index.taken, value)
         index.pool.allocated[str(addr)] = owner
-        self._by_owner.setdefault(owner, []).append(addr)
+        self._by_owner.setdefault(owner, []).append(str(addr))
         return _interface(addr, index.pool.subnet.prefixlen)
 
     def release(self, owner: str) -> list[IPAddress]:
         """Free every address `owner` holds, at once; an owner holding nothing is not an error."""
-        released = self._by_owner.pop(owner, [])
+        released = [ipaddress.ip_address(text) for text in self._by_owner.pop(owner, [])]
         for addr in released:
             index = self._index_of(addr)
             if index is None:  # cannot happen: every held address came from a pool
@@ -272,11 +275,15 @@ def _index(pool: Pool, where: str) -> _PoolIndex:
     for addr in pool.reserved:
         claim(addr, "reserved address")
     for text, owner in pool.allocated.items():
+        if not owner:
+            raise StateError(f"{where}: allocated address {text} has no owner")
+        value = _canonical_v4(text) if net.version == 4 else None
+        if value is not None and first <= value <= last and value not in taken:
+            taken.add(value)
+            continue
         addr = _parse(text, where)
         if str(addr) != text:
             raise StateError(f"{where}: allocated address {text!r} is not written as {str(addr)!r}")
-        if not owner:
-            raise StateError(f"{where}: allocated address {text} has no owner")
         claim(addr, "allocated address")
     return _PoolIndex(pool=pool, first=first, last=last, taken=sorted(taken))
 
@@ -296,6 +303,20 @@ def _interface(addr: IPAddress, prefixlen: int) -> IPInterface:
     if isinstance(addr, ipaddress.IPv4Address):
         return ipaddress.IPv4Interface((addr, prefixlen))
     return ipaddress.IPv6Interface((addr, prefixlen))
+
+
+def _canonical_v4(text: str) -> int | None:
+    """`text` as an integer if it is an IPv4 address written canonically, else None (ask ipaddress).
+
+    ipaddress builds objects and parses octets in Python: for the thousands of addresses a loaded pool
+    holds, the C parser is many times cheaper. inet_pton refuses leading zeros and short forms, and the
+    round trip refuses anything not written as str(IPv4Address) writes it.
+    """
+    try:
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        return None
+    return int.from_bytes(packed, "big") if socket.inet_ntop(socket.AF_INET, packed) == text else None
 
 
 def _parse(text: str, where: str) -> IPAddress:
