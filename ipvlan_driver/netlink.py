@@ -33,7 +33,10 @@ _ipvlan_nla.nla_map = (
 
 IFA_F_NODAD = 0x02
 IFF_UP = 0x1
+IFF_BROADCAST = 0x2
 IFF_NOARP = 0x80
+IFF_MULTICAST = 0x1000
+IFF_LOWER_UP = 0x10000
 RT_SCOPE_LINK = 253
 RTN_UNICAST = 1
 MAIN_TABLE = 254
@@ -52,6 +55,7 @@ class LinkInfo:
     vlan_id: int | None = None
     ipvlan_mode: Mode | None = None
     ipvlan_flag: Flag | None = None
+    mtu: int | None = None
 
     @property
     def up(self) -> bool:
@@ -204,6 +208,14 @@ class Netlink:
         index = self.require(name).index
         self._call(f"bring up link {name!r}", lambda: self._ipr.link("set", index=index, state="up"))
 
+    def set_down(self, name: str) -> None:
+        index = self.require(name).index
+        self._call(f"bring down link {name!r}", lambda: self._ipr.link("set", index=index, state="down"))
+
+    def set_mtu(self, name: str, mtu: int) -> None:
+        index = self.require(name).index
+        self._call(f"set MTU of {name!r} to {mtu}", lambda: self._ipr.link("set", index=index, mtu=mtu))
+
     def delete_link(self, name: str) -> bool:
         """Delete a link; one already gone is success (False)."""
         info = self.link(name)
@@ -323,6 +335,7 @@ def _link_info(msg: Any) -> LinkInfo:
         vlan_id=vlan_id,
         ipvlan_mode=mode,
         ipvlan_flag=flag,
+        mtu=msg.get("IFLA_MTU"),
     )
 
 
