@@ -519,11 +519,23 @@ class Driver:
             nl.move_to_netns(info.src_name, netns_name, CONTAINER_IFNAME)
         with Netlink(netns_name) as cnl:
             cnl.set_up("lo")
+            # before the link is up, so an IPv4-only eth0 never gets a link-local address
+            self._set_ipv6(cnl, any(a.version == 6 for a in info.addresses))
             for address in info.addresses:
                 self._add_container_address(cnl, address)
             cnl.set_up(CONTAINER_IFNAME)
             for dst, gateway in info.routes:
                 cnl.add_route(dst, CONTAINER_IFNAME, gateway)
+
+    @staticmethod
+    def _set_ipv6(cnl: Netlink, enabled: bool) -> None:
+        """IPv6 on eth0 if and only if the endpoint has an IPv6 address (libnetwork's osl setIPv6).
+
+        Left on, an IPv4-only interface joins IPv6 multicast groups and answers NDP and router
+        advertisements nobody configured (CVE-2024-32473, fixed in Docker 26.0.2).
+        """
+        with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6: nothing to turn off (as libnetwork)
+            cnl.set_sysctl(f"net.ipv6.conf.{CONTAINER_IFNAME}.disable_ipv6", "0" if enabled else "1")
 
     @staticmethod
     def _add_container_address(cnl: Netlink, address: IPInterface) -> None:

@@ -343,6 +343,7 @@ class PluginBackend(BaseBackend):
         dev = f"{prefix}0"
         with Lab(netns_name) as cnl:
             cnl.set_up("lo")
+            _set_ipv6(cnl, dev, any(a.version == 6 for a in addrs))
             for a in addrs:
                 cnl.add_address(dev, str(a))  # IPv6 without duplicate detection, as osl adds it
             cnl.set_up(dev)
@@ -420,3 +421,10 @@ class PluginBackend(BaseBackend):
                 self.remove_network(name)
         finally:
             self._stop_plugin()
+
+
+def _set_ipv6(cnl: Netlink, dev: str, enabled: bool) -> None:
+    """libnetwork's osl setIPv6: IPv6 on the interface if and only if it has an IPv6 address, set before
+    the link comes up (an IPv4-only interface must not join IPv6 multicast groups or answer NDP)."""
+    with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6: nothing to turn off
+        cnl.set_sysctl(f"net.ipv6.conf.{dev}.disable_ipv6", "0" if enabled else "1")
