@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,15 @@ class Case:
 def params(cases: Iterator[Case]) -> list[Any]:
     """pytest params with doc-like ids; each example's tests share an xdist group (one deployment)."""
     return [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.example.id)) for c in cases]
+
+
+def deployment_rank(fixtures: Sequence[str]) -> int:
+    """Order within an example: the tests reading its shared deployment, then the one taking it apart
+    (`spent_deployment`), then those with labs of their own (a fresh lab closes the shared deployment, so
+    a reader after it would deploy the example again)."""
+    if "spent_deployment" in fixtures:
+        return 1
+    return 2 if "fresh_lab" in fixtures else 0
 
 
 def _examples() -> list[Example]:

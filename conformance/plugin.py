@@ -16,7 +16,7 @@ import netnsutil as ns
 from . import kernel, report
 from .backends import declared_options, resolve
 from .backends.base import BackendFactory
-from .cases import Case
+from .cases import Case, deployment_rank
 from .deploy import DeployError, Deployment, deployed, lab, worker_prefix
 from .examples import Example
 from .labnet import Lab
@@ -60,16 +60,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # group each example's tests so its deployment is built once (stable: file order kept within)
-    def key(item: pytest.Item) -> str:
+    # group each example's tests so its deployment is built once (stable: file order kept within a rank)
+    def key(item: pytest.Item) -> tuple[str, int]:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("case") if callspec else None
         if not isinstance(case, Case):
-            return ""
+            return "", 0
         if case.example.raw.get("representative"):
             item.add_marker(pytest.mark.representative)
         # the resilience tier last: a driver or daemon it overwhelms must not fail the docs' examples
-        return ("~" if case.example.id == "resilience" else "") + case.example.id
+        group = ("~" if case.example.id == "resilience" else "") + case.example.id
+        return group, deployment_rank(getattr(item, "fixturenames", ()))
 
     items.sort(key=key)
 
@@ -170,6 +171,20 @@ def deployment(
     """The example deployed as the docs do it; shared by the read-only checks of that example."""
     _gate(case, backend_factory, request)
     return _deployments.get(case.example)
+
+
+@pytest.fixture
+def spent_deployment(
+    case: Case, _deployments: DeploymentCache, backend_factory: BackendFactory, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """The shared deployment, for the one test that takes it apart (`rm` of its containers): sorted after
+    the example's read-only tests, and thrown away after it, so no test ever sees it changed. Cheaper
+    than a fresh lab: the containers are already running."""
+    _gate(case, backend_factory, request)
+    try:
+        yield _deployments.get(case.example)
+    finally:
+        _deployments.close()
 
 
 @pytest.fixture
