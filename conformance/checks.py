@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import netnsutil as ns
 
-from .observe import Observer
+from .observe import Link, Observer
 
 POSITIVE_DEADLINE = float(os.environ.get("IPVLAN_CONFORMANCE_PING_DEADLINE", "6"))
 NEGATIVE_WAIT = float(os.environ.get("IPVLAN_CONFORMANCE_NEGATIVE_WAIT", "1.5"))
@@ -105,6 +105,37 @@ def global_addresses(netns: str, ifname: str = "eth0") -> dict[str, bool]:
     """Global-scope addresses on `ifname` -> whether the address carries nodad."""
     with Observer(netns) as seen:
         return {a.normal: a.nodad for a in seen.addresses(ifname) if a.scope == 0}
+
+
+def links(netns: str) -> dict[str, Link]:
+    """Every link of a namespace, by name (`ip link`)."""
+    with Observer(netns) as seen:
+        return {link.name: link for link in seen.links()}
+
+
+def bare_namespace_links(prefix: str) -> set[str]:
+    """The links this kernel puts in every new namespace: lo, and the fallback tunnels (tunl0, sit0...) of
+    tunnel modules loaded on the host. A namespace named `<prefix>bare` is made, read and removed."""
+    name = f"{prefix}bare"
+    ns.create(name)
+    try:
+        return set(links(name))
+    finally:
+        ns.remove(name)
+
+
+def sysctl(netns: str, key: str) -> str | None:
+    """A /proc/sys/net entry as seen inside `netns` (None: this kernel has no such entry)."""
+
+    def read() -> str | None:
+        # /proc/sys/net follows the namespace of the thread that opens it
+        try:
+            with open("/proc/sys/" + key.replace(".", "/")) as fh:
+                return fh.read().strip()
+        except FileNotFoundError:
+            return None
+
+    return ns.run_in(netns, read)
 
 
 def routes(netns: str, family: int) -> list[str]:

@@ -26,7 +26,10 @@ T = TypeVar("T")
 
 # uapi constants, named as in the kernel headers
 IFF_UP = 0x1
+IFF_BROADCAST = 0x2
 IFF_NOARP = 0x80
+IFF_MULTICAST = 0x1000
+IFF_LOWER_UP = 0x10000
 IFA_F_NODAD = 0x02
 RTN_UNICAST = 1
 RT_TABLE_MAIN = 254
@@ -58,6 +61,7 @@ class Link:
     vlan_id: int | None = None
     ipvlan_mode: str | None = None
     ipvlan_flag: str | None = None
+    mtu: int | None = None
 
     @property
     def up(self) -> bool:
@@ -147,6 +151,7 @@ def link_from_msg(msg: Any) -> Link:
         vlan_id=vlan_id,
         ipvlan_mode=mode,
         ipvlan_flag=flag,
+        mtu=msg.get_attr("IFLA_MTU"),
     )
 
 

@@ -241,6 +241,52 @@ class ParentCrash(drv.Driver):
             raise RuntimeError(f"unexpected: {network.parent.name} vanished")
 
 
+class LoopbackLeftDown(drv.Driver):
+    """The sandbox's lo stays down (CNI's ipvlan plugin leaves lo to another plugin; libnetwork brings it up)."""
+
+    def _enter_sandbox(self, info: drv.JoinInfo, netns_name: str) -> None:
+        super()._enter_sandbox(info, netns_name)
+        with Netlink(netns_name) as cnl:
+            cnl.set_down("lo")
+
+
+class OverlayMtu(drv.Driver):
+    """eth0 gets a fixed overlay-style MTU of 1450 instead of its parent's."""
+
+    def _enter_sandbox(self, info: drv.JoinInfo, netns_name: str) -> None:
+        super()._enter_sandbox(info, netns_name)
+        with Netlink(netns_name) as cnl:
+            cnl.set_mtu(drv.CONTAINER_IFNAME, 1450)
+
+
+class IPv6LeftOn(drv.Driver):
+    """IPv6 stays on for an eth0 without an IPv6 address (Docker before 26.0.2, CVE-2024-32473)."""
+
+    @staticmethod
+    def _set_ipv6(cnl: Netlink, enabled: bool) -> None:
+        return None
+
+
+class NameOutlivesContainer(drv.Driver):
+    """`rm` leaves the container's name in the network's hosts file: only a `run` rewrites it."""
+
+    def _write_hosts(self, network: drv.Network, new_netns: str | None) -> None:
+        if new_netns is not None:
+            super()._write_hosts(network, new_netns)
+
+
+class SlaveBackOnHost(drv.Driver):
+    """`rm` hands eth0 back to the host, as libnetwork's sandbox teardown does, and never deletes it there."""
+
+    def _finish_rm(self, name: str, network: str, netns_name: str, intent: int) -> None:
+        with contextlib.suppress(Exception), Netlink(netns_name) as cnl:
+            cnl.move_to_netns(drv.CONTAINER_IFNAME, self.config.host_netns or "", drv.slave_name(name))
+        super()._finish_rm(name, network, netns_name, intent)
+
+    def _delete_host_slave(self, endpoint: str) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -272,6 +318,16 @@ MUTANTS = [
     Mutant("legacy_state_store", LegacyState, "resilience and l2-concurrent", "resilience-l2-concurrent-runs"),
     Mutant("restore_forgets_containers", RestoreForgetsContainers, "resilience-driver", "resilience-driver-restart"),
     Mutant("parent_crash", ParentCrash, "resilience-parent", "resilience-parent-deleted-behind-driver"),
+    Mutant("loopback_left_down", LoopbackLeftDown, "ipvlan20 and netns-holds", "ipvlan20-netns-holds-lo-and-eth0"),
+    Mutant("overlay_mtu", OverlayMtu, "ipnet210 and eth0-matches", "ipnet210-eth0-matches-parent"),
+    Mutant("ipv6_left_on", IPv6LeftOn, "db_net_ipv and ipv6-off", "db_net_ipv-ipv6-off-without-v6-address"),
+    Mutant(
+        "name_outlives_container",
+        NameOutlivesContainer,
+        "db_net_ipv and rm-leaves",
+        "db_net_ipv-rm-leaves-nothing-observable",
+    ),
+    Mutant("slave_back_on_host", SlaveBackOnHost, "ipvlan114 and rm-leaves", "ipvlan114-rm-leaves-nothing-observable"),
 ]
 
 

@@ -30,7 +30,7 @@ def test_no_reader_after_its_deployment_is_closed(pytester: pytest.Pytester) -> 
     )
     items = rec.getcall("pytest_collection_finish").session.items  # the order they run in
     closed: set[str] = set()
-    late = []
+    late, spenders = [], 0
     for item in items:
         case = item.callspec.params.get("case")  # type: ignore[attr-defined]
         assert isinstance(case, Case)
@@ -38,5 +38,7 @@ def test_no_reader_after_its_deployment_is_closed(pytester: pytest.Pytester) -> 
         if "deployment" in fixtures and case.example.id in closed:
             late.append(item.nodeid)
         if "spent_deployment" in fixtures or "fresh_lab" in fixtures:
+            spenders += "spent_deployment" in fixtures
             closed.add(case.example.id)
+    assert spenders, "no test takes a shared deployment apart"
     assert not late, "readers after their example's deployment was closed:\n" + "\n".join(late)

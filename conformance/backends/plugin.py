@@ -423,7 +423,7 @@ class PluginBackend(BaseBackend):
             self._stop_plugin()
 
 
-def _set_ipv6(cnl: Netlink, dev: str, enabled: bool) -> None:
+def _set_ipv6(cnl: Lab, dev: str, enabled: bool) -> None:
     """libnetwork's osl setIPv6: IPv6 on the interface if and only if it has an IPv6 address, set before
     the link comes up (an IPv4-only interface must not join IPv6 multicast groups or answer NDP)."""
     with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6: nothing to turn off
