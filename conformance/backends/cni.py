@@ -20,6 +20,7 @@ from typing import Any
 import netnsutil as ns
 
 from ..examples import ContainerRequest, NetworkRequest
+from ..labnet import Lab
 from .base import Attached, BackendRefused, BaseBackend, HostContext, run_in_netns
 
 CNI_PATH = Path(os.environ.get("IPVLAN_CONFORMANCE_CNI_PATH", "/usr/lib/cni"))
@@ -142,6 +143,10 @@ class CniBackend(BaseBackend):
         ips = [ip for ip in (req.ip, req.ip6) if ip]
         extra = {"args": {"cni": {"ips": ips}}} if ips else None
         try:
+            # what a CNI runtime does besides the network's plugin (containerd's CRI runs the
+            # `loopback` plugin): lo up. In-process rather than a plugin call: it only sets the link up
+            with Lab(netns_name) as nl:
+                nl.set_up("lo")
             self._invoke("ADD", net.config, req.name, netns_name, extra)
         except BaseException:
             ns.remove(netns_name)
