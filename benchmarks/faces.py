@@ -279,6 +279,7 @@ class Plugin:
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         self.local = threading.local()
         self.sockets: list[Any] = []
+        self.connections: list[UnixHTTPConnection] = []
         self.lock = threading.Lock()
         try:
             self._wait_ready()
@@ -329,6 +330,8 @@ class Plugin:
         conn: UnixHTTPConnection | None = getattr(self.local, "conn", None)
         if conn is None:
             conn = self.local.conn = UnixHTTPConnection(self.socket, timeout=120)
+            with self.lock:  # each thread keeps its own; _stop closes them all, whichever thread made them
+                self.connections.append(conn)
         return conn
 
     def call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -399,6 +402,8 @@ class Plugin:
         self.log.close()
         for sock in self.sockets:
             sock.close()
+        for conn in self.connections:
+            conn.close()
 
     def close(self) -> None:
         try:
