@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chart, common, concurrency, dataplane, scale, setup_cost, suite_cost
+from . import chart, common, concurrency, dataplane, profile, scale, setup_cost, suite_cost
 
-PARTS = ("setup_cost", "concurrency", "scale", "dataplane", "suite_cost")
-NEEDS_IPVLAN = ("concurrency", "scale")  # our driver's faces only make ipvlan slaves
+PARTS = ("setup_cost", "concurrency", "scale", "dataplane", "suite_cost", "profile")
+NEEDS_IPVLAN = ("concurrency", "scale", "profile")  # our driver's faces only make ipvlan slaves
 SKIP_NO_IPVLAN = "needs ipvlan (our driver's faces); this kernel has none"
 
 
@@ -29,10 +29,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--scale-count", type=int, default=1000, help="containers kept per scale series (part 3)")
     p.add_argument("--concurrency", type=int, default=50, help="concurrent requests to the plugin (part 2)")
     p.add_argument("--iperf-seconds", type=int, default=5, help="seconds per iperf3 run (0: RTT only)")
+    p.add_argument("--profile-count", type=int, default=50, help="containers per profiled face (part 6)")
     p.add_argument("--pings", type=int, default=50, help="pings per RTT figure")
     p.add_argument("--reports", type=Path, default=common.REPO / "reports", help="where bench.* are written")
     p.add_argument("--readme", type=Path, default=common.REPO / "README.md", help="README whose table is rewritten")
     p.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    p.add_argument("--no-chart", action="store_true", help="no bench.png (ci/bench draws it on the host)")
     p.add_argument("--suite-column", default="native", help="column timed by --suite-modes")
     p.add_argument("--suite-modes", default="", help="e.g. serial,2,auto: time that column per mode (full runs)")
     p.add_argument("--suite-select", default=None, help="a -k expression for --suite-modes runs")
@@ -52,6 +54,8 @@ def run_part(part: str, args: argparse.Namespace, kind: str) -> dict[str, Any]:
         return concurrency.run(args.concurrency, min(args.setup_count, 100))
     if part == "scale":
         return scale.run(args.scale_count)
+    if part == "profile":
+        return profile.run(args.profile_count, args.reports)
     if part == "dataplane":
         variants = dataplane.VARIANTS if kind == "ipvlan" else ("macvlan-bridge", "veth-bridge")
         return dataplane.run(variants, args.iperf_seconds, args.pings)
@@ -82,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         common.sweep()
     results = {"meta": meta, "parts": parts, "skipped": skipped}
-    table = chart.write(results, args.reports, None if args.no_readme else args.readme)
-    print("\n" + table + f"\nreports: {args.reports}/bench.json, bench.md, bench.png")
+    table = chart.write(results, args.reports, None if args.no_readme else args.readme, png=not args.no_chart)
+    print("\n" + table + f"\nreports: {args.reports}/bench.json, bench.md" + ("" if args.no_chart else ", bench.png"))
     failed = [why for why in (*skipped.values(), *parts.get("setup_cost", {}).get("skipped", {}).values())]
     return 1 if any(why.startswith("failed:") for why in failed) else 0
 

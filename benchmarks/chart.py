@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SCHEMA = 1
+PROFILE_ROWS = 6  # per process, in the table; the listing has the rest
 
 
 def _f(value: Any, digits: int = 2) -> str:
@@ -95,6 +97,19 @@ def tables(results: dict[str, Any]) -> str:
             for name, r in data["variants"].items()
         ]
         lines += [*_rows(head, rows), ""]
+    prof = parts.get("profile")
+    if prof:
+        lines += [
+            f"**Profile** ({prof['count']} containers, {prof['mode']}; reports/bench-profile.txt has the listing): "
+            f"floor {_f(prof['floor_ms'])} ms, driver {_f(prof['driver_profiled_ms'])} ms and plugin "
+            f"{_f(prof['plugin_profiled_ms'])} ms under the profiler",
+            "",
+        ]
+        rows = []
+        for face in ("driver", "plugin"):
+            for r in prof[face]["by_own"][:PROFILE_ROWS]:
+                rows.append([face, r["function"], str(r["calls"]), _f(r["own_s"], 3), _f(r["cum_s"], 3)])
+        lines += [*_rows(["process", "function (most own time)", "calls", "own s", "cumulative s"], rows), ""]
     suite = parts.get("suite_cost")
     if suite:
         lines += ["**The suite's own cost** (s)", ""]
@@ -160,13 +175,36 @@ def rewrite_readme(text: str, table: str, command: str) -> str:
     return re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
 
 
-def write(results: dict[str, Any], out: Path, readme: Path | None) -> str:
+def write(results: dict[str, Any], out: Path, readme: Path | None, png: bool = True) -> str:
     out.mkdir(parents=True, exist_ok=True)
     results = {"schema": SCHEMA, **results}
     (out / "bench.json").write_text(json.dumps(results, indent=1) + "\n")
     table = tables(results)
     (out / "bench.md").write_text("# Benchmarks\n\n" + table)
-    chart(results, out / "bench.png")
+    if png:
+        chart(results, out / "bench.png")
     if readme is not None:
         readme.write_text(rewrite_readme(readme.read_text(), table, results.get("meta", {}).get("command", "")))
     return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmarks.chart [reports/bench.json]`: draw bench.png next to it from its figures.
+
+    ci/bench draws on the host: matplotlib's numpy dies of SIGILL in the VM (its CPU model lacks the
+    instructions numpy's wheels are built for).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0] if args else "reports/bench.json")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"benchmarks.chart: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    chart(results, path.with_name("bench.png"))
+    print(f"benchmarks.chart: wrote {path.with_name('bench.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

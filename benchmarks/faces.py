@@ -269,11 +269,13 @@ class Plugin:
     def available(kind: str) -> str:
         return "" if kind == "ipvlan" else f"this kernel has no ipvlan (slaves are {kind})"
 
-    def __init__(self, lab: Lab, kind: str = "ipvlan", mode: str = "l2") -> None:
+    def __init__(self, lab: Lab, kind: str = "ipvlan", mode: str = "l2", wrap: list[str] | None = None) -> None:
         self.lab, self.mode = lab, mode
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-plugin-")
         self.socket = Path(self.tmp.name) / "plugin.sock"
-        argv = [*driver_command(), "--state-dir", f"{self.tmp.name}/state", "--host-netns", lab.host]
+        # wrap: a profiler's command in front of the plugin's module (benchmarks/profile.py)
+        command = [*wrap, "-m", "ipvlan_driver.cli"] if wrap else driver_command()
+        argv = [*command, "--state-dir", f"{self.tmp.name}/state", "--host-netns", lab.host]
         argv += ["--netns-prefix", lab.prefix, "serve", "--socket", str(self.socket)]
         self.log = open(Path(self.tmp.name) / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)

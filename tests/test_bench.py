@@ -260,3 +260,36 @@ def test_a_face_that_fails_is_reported_and_the_others_still_run(monkeypatch: pyt
     assert result["skipped"]["broken"] == "failed: RuntimeError: the kernel said no"
     assert result["faces"]["floor"]["setup"]["n"] == 1
     assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
+
+
+def test_the_chart_is_drawn_from_a_runs_json_alone(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="cannot run here: the bench extra (matplotlib) is not installed")
+    chart.write(_results(), tmp_path, None, png=False)
+    assert not (tmp_path / "bench.png").exists()
+    assert chart.main([str(tmp_path / "bench.json")]) == 0
+    assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
+    assert chart.main([str(tmp_path / "missing.json")]) == 2
+
+
+def test_a_profile_names_the_functions_that_cost_most_and_the_table_shows_them() -> None:
+    import cProfile
+    import pstats
+
+    from benchmarks import profile
+
+    def busy() -> int:
+        return sum(len(json.dumps(list(range(200)))) for _ in range(300))
+
+    prof = cProfile.Profile()
+    prof.runcall(busy)
+    summary = profile._summary(pstats.Stats(prof))
+    assert summary["by_cumulative"][0]["function"].endswith("(busy)")
+    assert any("dumps" in r["function"] for r in summary["by_cumulative"])
+    assert summary["c_calls_s"] > 0 and summary["python_s"] > 0
+    row = {"count": 5, "mode": "l2", "floor_ms": 80.0, "driver_profiled_ms": 150.0, "plugin_profiled_ms": 170.0}
+    results = _results()
+    results["parts"]["profile"] = {**row, "driver": summary, "plugin": summary}
+    table = chart.tables(results)
+    assert "**Profile** (5 containers, l2" in table and "floor 80.00 ms" in table
+    assert f"| driver | {summary['by_own'][0]['function']} |" in table
+    assert f"| plugin | {summary['by_own'][chart.PROFILE_ROWS - 1]['function']} |" in table
