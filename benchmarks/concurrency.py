@@ -40,7 +40,10 @@ def run(concurrency: int, serial_count: int) -> dict[str, Any]:
 
             def one(i: int) -> tuple[float, Handle]:
                 barrier.wait()  # every request leaves together: a burst, not a trickle
-                return timed(lambda: face.setup(serial_count + i))
+                try:
+                    return timed(lambda: face.setup(serial_count + i))
+                finally:
+                    face.close_thread()  # before the pool's thread ends (pyroute2's sockets are per thread)
 
             with ThreadPoolExecutor(concurrency) as pool:
                 wall, done = timed(lambda: list(pool.map(one, range(concurrency))))

@@ -273,8 +273,8 @@ class Plugin:
         self.lab, self.mode = lab, mode
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-plugin-")
         self.socket = Path(self.tmp.name) / "plugin.sock"
-        # wrap: a profiler's command in front of the plugin's module (benchmarks/profile.py)
-        command = [*wrap, "-m", "ipvlan_driver.cli"] if wrap else driver_command()
+        # wrap: the command that stands for `ipvlan-driver` (benchmarks/profile.py's profiled server)
+        command = wrap or driver_command()
         argv = [*command, "--state-dir", f"{self.tmp.name}/state", "--host-netns", lab.host]
         argv += ["--netns-prefix", lab.prefix, "serve", "--socket", str(self.socket)]
         self.log = open(Path(self.tmp.name) / "plugin.log", "wb")  # noqa: SIM115 - lives as long as the plugin
@@ -361,6 +361,16 @@ class Plugin:
             with self.lock:
                 self.sockets.append(host)
         return host
+
+    def close_thread(self) -> None:
+        """Close this thread's host socket: pyroute2 keeps a socket's event loop and transport per thread, so
+        only the thread that used it can close them (from another, they are left to the GC)."""
+        host = getattr(self.local, "host", None)
+        if host is not None:
+            self.local.host = None
+            with self.lock:
+                self.sockets.remove(host)
+            host.close()
 
     def setup(self, i: int) -> Handle:
         ip = self.call("IpamDriver.RequestAddress", {"PoolID": self.pool, "Options": {}})["Address"]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import ipaddress
 import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 
 from . import failpoints
 from . import netns as ns
-from .errors import ConfigError, ConflictError, DriverError, NotFoundError, StateError
+from .errors import ConfigError, ConflictError, DriverError, NetlinkFailure, NotFoundError, StateError
 from .ipam import Ipam, build_pools, default_pool, pools_from_json, pools_to_json
 from .model import FLAGS, MODES, IPAddress, IPInterface, IPNetwork, NetworkSpec, ParentPlan
 from .netlink import Netlink
@@ -196,11 +198,23 @@ class Driver:
     def __init__(self, config: DriverConfig | None = None) -> None:
         self.config = config or DriverConfig.from_env()
         self.store = StateStore(self.config.state_dir)
+        self._local = threading.local()
 
     @contextlib.contextmanager
     def _host(self) -> Iterator[Netlink]:
+        """The host namespace's netlink connection: one per outermost use in a thread, shared by the verbs
+        nested in it (run's join and sandbox set-up), so a container costs one socket and one lookup per link.
+        Per thread because pyroute2's sockets are."""
+        shared: Netlink | None = getattr(self._local, "host", None)
+        if shared is not None:
+            yield shared
+            return
         with Netlink(self.config.host_netns) as nl:
-            yield nl
+            self._local.host = nl
+            try:
+                yield nl
+            finally:
+                self._local.host = None
 
     @contextlib.contextmanager
     def _verb(self) -> Iterator[None]:
@@ -383,18 +397,19 @@ class Driver:
         """Create the endpoint's ipvlan slave on the parent, in the host namespace, and say how to route."""
         with self._verb():
             network = self.get_network(network_name)
-            addresses = self.endpoint_addresses(network_name, endpoint)
+            if endpoint not in network.containers:
+                raise NotFoundError(f"endpoint {endpoint} not found on network {network_name}")
+            addresses = [ipaddress.ip_interface(a) for a in network.containers[endpoint]]
             spec = network.spec
             src = slave_name(endpoint)
             nested = self.store.lock_depth() > 1  # inside run: run's own intent covers the slave
             with self._host() as nl:
                 self._ensure_parent(nl, network)
-                nl.delete_link(src)  # a slave left by an interrupted join
                 if nested:
-                    self._create_slave(nl, src, network)
+                    self._replace_slave(nl, src, network)
                 else:
                     with self._intent(op="join", network=network_name, endpoint=endpoint) as intent:
-                        self._create_slave(nl, src, network)
+                        self._replace_slave(nl, src, network)
                         failpoints.reached("join:slave")
                         self.store.end_intent(intent)
             routes = [r for a in addresses for r in self.routes_for(network, a)]
@@ -417,6 +432,17 @@ class Driver:
             )
         self._make_parent(nl, plan)
         log.warning("repaired: network %s: re-created its missing parent %s", network.spec.name, plan.name)
+
+    def _replace_slave(self, nl: Netlink, name: str, network: Network) -> None:
+        """Create the slave; a link of its name left by an interrupted join is deleted first. Tried before
+        looked for: the name is free on every join but a repair's."""
+        try:
+            self._create_slave(nl, name, network)
+        except NetlinkFailure as exc:
+            if getattr(exc.__cause__, "code", None) != errno.EEXIST:
+                raise
+            nl.delete_link(name)
+            self._create_slave(nl, name, network)
 
     def _create_slave(self, nl: Netlink, name: str, network: Network) -> None:
         nl.add_ipvlan(name, network.parent.name, network.spec.mode, network.spec.flag)
@@ -448,6 +474,10 @@ class Driver:
         to the host under its join-time name: only DeleteEndpoint comes after that.
         """
         self._delete_host_slave(endpoint)
+        self._forget_endpoint(network_name, endpoint)
+
+    def _forget_endpoint(self, network_name: str, endpoint: str) -> None:
+        """The records half of delete_endpoint: its addresses released, its name out of the hosts file."""
         with self._verb(), self.store.transaction():
             network = self.store.load("networks", network_name, Network.from_json)
             if network is None or endpoint not in network.containers:
@@ -496,6 +526,7 @@ class Driver:
                 self._intent(op="run", container=name, network=network_name, netns=netns_name) as intent,
                 _undo_on_error() as undo,
                 self.store.transaction(),
+                self._host(),  # join and the sandbox set-up share it (see _host)
             ):
                 addresses = self.create_endpoint(network_name, name, ip, ip6)
                 ns.create(netns_name)
@@ -551,9 +582,9 @@ class Driver:
     def _finish_rm(self, name: str, network: str, netns_name: str, intent: int) -> None:
         ns.remove(netns_name)  # takes the ipvlan slave with it
         failpoints.reached("rm:netns")
-        self.leave(network, name)
+        self.leave(network, name)  # (a slave some kernel handed back to the host namespace goes here)
         with self.store.transaction():
-            self.delete_endpoint(network, name)
+            self._forget_endpoint(network, name)
             self.store.delete("containers", name)
             self.store.end_intent(intent)
 

@@ -102,6 +102,9 @@ class Netlink:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
         self._ipr: Any = ns.run_in(netns, IPRoute)
+        # name -> ifindex seen on this connection: a verb names the same link in several requests, and
+        # each lookup is a full RTM_GETLINK decode (most of a container's set-up, profiled in the VM)
+        self._indices: dict[str, int] = {}
 
     def close(self) -> None:
         self._ipr.close()
@@ -132,9 +135,30 @@ class Netlink:
             msgs = self._ipr.link("get", ifname=name)
         except NetlinkError as exc:
             if exc.code in (errno.ENODEV, errno.ENOENT):
+                self._indices.pop(name, None)
                 return None
             raise NetlinkFailure(f"failed to look up link {name!r}: {_describe(exc)}") from exc
-        return _link_info(msgs[0])
+        info = _link_info(msgs[0])
+        self._indices[name] = info.index
+        return info
+
+    def _index(self, name: str) -> int:
+        """The link's ifindex, looked up once per connection (see _on_link)."""
+        index = self._indices.get(name)
+        return index if index is not None else self.require(name).index
+
+    def _on_link(self, what: str, name: str, request: Callable[[int], object]) -> None:
+        """`request(ifindex of name)`; a cached index the link no longer has (deleted, renamed or moved
+        by someone else since) is looked up again, once."""
+        cached = name in self._indices
+        try:
+            self._call(what, lambda: request(self._index(name)))
+        except NetlinkFailure as exc:
+            code = getattr(exc.__cause__, "code", None)
+            if not cached or code not in (errno.ENODEV, errno.ENOENT):
+                raise
+            self._indices.pop(name, None)
+            self._call(what, lambda: request(self.require(name).index))
 
     def require(self, name: str) -> LinkInfo:
         info = self.link(name)
@@ -158,7 +182,7 @@ class Netlink:
         return self.require(name)
 
     def add_vlan(self, name: str, base: str, vlan_id: int) -> LinkInfo:
-        base_index = self.require(base).index
+        base_index = self._index(base)
         self._call(
             f"create 802.1q link {name!r} (vlan {vlan_id}) on {base!r}",
             lambda: self._ipr.link("add", ifname=name, kind="vlan", link=base_index, vlan_id=vlan_id),
@@ -166,7 +190,7 @@ class Netlink:
         return self.require(name)
 
     def add_ipvlan(self, name: str, parent: str, mode: Mode, flag: Flag) -> LinkInfo:
-        parent_index = self.require(parent).index
+        parent_index = self._index(parent)
         self._call(
             f"create ipvlan link on parent {parent!r}",
             lambda: self._ipr.link(
@@ -192,12 +216,12 @@ class Netlink:
         return self.require(name)
 
     def set_master(self, name: str, master: str | None) -> None:
-        index = self.require(name).index
-        master_index = self.require(master).index if master else 0
+        index = self._index(name)
+        master_index = self._index(master) if master else 0
         self._call(f"set master of {name!r}", lambda: self._ipr.link("set", index=index, master=master_index))
 
     def set_hairpin(self, port: str, on: bool) -> None:
-        index = self.require(port).index
+        index = self._index(port)
         self._call(
             f"set hairpin on bridge port {port!r}",
             # IFLA_BRPORT_MODE is the hairpin switch (pyroute2 names it `mode`)
@@ -205,20 +229,18 @@ class Netlink:
         )
 
     def set_up(self, name: str) -> None:
-        index = self.require(name).index
-        self._call(f"bring up link {name!r}", lambda: self._ipr.link("set", index=index, state="up"))
+        self._on_link(f"bring up link {name!r}", name, lambda i: self._ipr.link("set", index=i, state="up"))
 
     def set_down(self, name: str) -> None:
-        index = self.require(name).index
-        self._call(f"bring down link {name!r}", lambda: self._ipr.link("set", index=index, state="down"))
+        self._on_link(f"bring down link {name!r}", name, lambda i: self._ipr.link("set", index=i, state="down"))
 
     def set_mtu(self, name: str, mtu: int) -> None:
-        index = self.require(name).index
-        self._call(f"set MTU of {name!r} to {mtu}", lambda: self._ipr.link("set", index=index, mtu=mtu))
+        self._on_link(f"set MTU of {name!r} to {mtu}", name, lambda i: self._ipr.link("set", index=i, mtu=mtu))
 
     def delete_link(self, name: str) -> bool:
         """Delete a link; one already gone is success (False)."""
         info = self.link(name)
+        self._indices.pop(name, None)
         if info is None:
             return False
         try:
@@ -230,36 +252,33 @@ class Netlink:
         return True
 
     def move_to_netns(self, name: str, target_netns: str, new_name: str) -> None:
-        index = self.require(name).index
         fd = os.open(ns.netns_path(target_netns), os.O_RDONLY)
         try:
-            self._call(
+            self._on_link(
                 f"move link {name!r} into namespace {target_netns!r} as {new_name!r}",
-                lambda: self._ipr.link("set", index=index, net_ns_fd=fd, ifname=new_name),
+                name,
+                lambda i: self._ipr.link("set", index=i, net_ns_fd=fd, ifname=new_name),
             )
         finally:
             os.close(fd)
+            self._indices.pop(name, None)
 
     # addresses and routes ----------------------------------------------------------------
 
     def add_address(self, name: str, interface: IPInterface, nodad: bool = False) -> None:
-        index = self.require(name).index
         flags = IFA_F_NODAD if nodad else 0
-        self._call(
+        self._on_link(
             f"add address {interface} to {name!r}",
-            lambda: self._ipr.addr(
-                "add",
-                index=index,
-                address=str(interface.ip),
-                prefixlen=interface.network.prefixlen,
-                flags=flags,
+            name,
+            lambda i: self._ipr.addr(
+                "add", index=i, address=str(interface.ip), prefixlen=interface.network.prefixlen, flags=flags
             ),
         )
 
     def addresses(self, name: str | None = None) -> list[AddressInfo]:
         kwargs: dict[str, Any] = {}
         if name is not None:
-            kwargs["index"] = self.require(name).index
+            kwargs["index"] = self.require(name).index  # a fresh lookup: a read reports what is there now
         msgs = self._call("dump addresses", lambda: self._ipr.addr("dump", **kwargs))
         out = []
         for m in msgs:
@@ -269,16 +288,15 @@ class Netlink:
         return out
 
     def add_route(self, dst: IPNetwork, name: str, gateway: str | None = None) -> None:
-        index = self.require(name).index
         family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
-        kwargs: dict[str, Any] = {"dst": str(dst), "oif": index, "family": family}
+        kwargs: dict[str, Any] = {"dst": str(dst), "family": family}
         if gateway:
             kwargs["gateway"] = gateway
         elif family == socket.AF_INET:
             kwargs["scope"] = RT_SCOPE_LINK
         label = "default" if dst.prefixlen == 0 else str(dst)
         via = f" via {gateway}" if gateway else ""
-        self._call(f"add route {label}{via} dev {name!r}", lambda: self._ipr.route("add", **kwargs))
+        self._on_link(f"add route {label}{via} dev {name!r}", name, lambda i: self._ipr.route("add", oif=i, **kwargs))
 
     def delete_route(self, dst: IPNetwork, gateway: str | None = None) -> None:
         family = socket.AF_INET if dst.version == 4 else socket.AF_INET6

@@ -42,9 +42,8 @@ def test_the_l3_faces_leave_the_floors_container() -> None:
     assert "default" in seen["floor"]["routes"]
 
 
-# Known and left open (issue 14): some face of the concurrency or scale parts leaves a netlink socket and a
-# unix socket to the GC (seen in the VM on 2026-12-02); the figures are what this test checks.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# a socket left to the GC fails the test: the parts must close what each thread opened
+@pytest.mark.filterwarnings("error::ResourceWarning", "error::pytest.PytestUnraisableExceptionWarning")
 def test_concurrency_and_scale_report_their_figures() -> None:
     burst = concurrency.run(3, 1)
     assert burst["addresses_distinct"] and burst["addresses_match_replies"]
