@@ -3,13 +3,10 @@ then the one test taking it apart, then the tests with labs of their own."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from conformance.cases import Case, deployment_rank
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.suite_runs import suite_args
 
 
 def test_readers_then_the_spender_then_fresh_labs() -> None:
@@ -19,15 +16,7 @@ def test_readers_then_the_spender_then_fresh_labs() -> None:
 
 
 def test_no_reader_after_its_deployment_is_closed(pytester: pytest.Pytester) -> None:
-    rec = pytester.inline_run(
-        str(ROOT / "conformance"),
-        f"--rootdir={ROOT}",
-        "-c",
-        str(ROOT / "pyproject.toml"),
-        "-p",
-        "no:cacheprovider",
-        "--collect-only",
-    )
+    rec = pytester.inline_run(*suite_args("--collect-only"))
     items = rec.getcall("pytest_collection_finish").session.items  # the order they run in
     closed: set[str] = set()
     late, spenders = [], 0

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 from _pytest.assertion.rewrite import AssertionRewritingHook
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.suite_runs import suite_args
 
 
 class Recorder:
@@ -35,17 +34,7 @@ def test_in_process_runs_load_the_suite_once_each_rewritten(pytester: pytest.Pyt
     assert "conformance.plugin" not in sys.modules, "a run that does not collect the suite never loads its machinery"
     recorder = Recorder()
     for _ in range(2):  # as test_mutants does, one run after another
-        result = pytester.runpytest_inprocess(
-            str(ROOT / "conformance"),
-            f"--rootdir={ROOT}",
-            "-c",
-            str(ROOT / "pyproject.toml"),  # filterwarnings = error: an "already imported" warning fails it
-            "-p",
-            "no:cacheprovider",
-            "--collect-only",
-            "-q",
-            plugins=[recorder],
-        )
+        result = pytester.runpytest_inprocess(*suite_args("--collect-only", "-q"), plugins=[recorder])
         assert result.ret == 0, "\n".join(result.outlines + result.errlines)
         found = re.search(r"(\d+) tests collected", "\n".join(result.outlines))
         assert found and int(found.group(1)) > 300, "\n".join(result.outlines)

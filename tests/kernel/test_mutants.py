@@ -6,14 +6,13 @@ from __future__ import annotations
 import gc
 import importlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.mutants import MUTANTS, Mutant
+from tests.suite_runs import suite_args
 
 pytestmark = pytest.mark.kernel
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # What every in-process run needs: pytester forgets the modules a run imported, so without this each run
@@ -35,18 +34,7 @@ def _kept_between_runs() -> Iterator[None]:
 
 
 def _run_suite(pytester: pytest.Pytester, backend: str, select: str) -> pytest.RunResult:
-    return pytester.runpytest_inprocess(
-        str(ROOT / "conformance"),
-        f"--rootdir={ROOT}",
-        "-c",
-        str(ROOT / "pyproject.toml"),
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        f"--backend={backend}",
-        "-k",
-        select,
-    )
+    return pytester.runpytest_inprocess(*suite_args("-q", f"--backend={backend}", "-k", select))
 
 
 @pytest.mark.parametrize("mutant", [pytest.param(m, id=m.name) for m in MUTANTS])
