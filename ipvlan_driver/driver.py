@@ -372,20 +372,25 @@ class Driver:
     ) -> list[IPInterface]:
         """Reserve the endpoint's addresses: one IPv4, and one IPv6 when the network has a v6 subnet."""
         with self._verb(), self.store.transaction():
-            network = self.get_network(network_name)
-            if endpoint in network.containers:
-                raise ConflictError(f"endpoint {endpoint} already exists on network {network_name}")
-            requested4 = _parse_ip(ip, 4, "--ip")
-            requested6 = _parse_ip(ip6, 6, "--ip6")
-            has_v6 = any(p.subnet.version == 6 for p in network.pools.pools)
-            if requested6 is not None and not has_v6:
-                raise ConfigError(f"--ip6 {requested6}: network {network_name} has no IPv6 subnet")
-            addresses = [network.pools.allocate(endpoint, 4, requested4)]
-            if has_v6:
-                addresses.append(network.pools.allocate(endpoint, 6, requested6))
-            network.containers[endpoint] = [str(a) for a in addresses]
-            self.store.put("networks", network_name, network.to_json())
-            return addresses
+            return self._reserve(self.get_network(network_name), endpoint, ip, ip6)
+
+    def _reserve(self, network: Network, endpoint: str, ip: str | None, ip6: str | None) -> list[IPInterface]:
+        """create_endpoint on a network already read in this verb (run reads it once): `network` is updated
+        and stored."""
+        name = network.spec.name
+        if endpoint in network.containers:
+            raise ConflictError(f"endpoint {endpoint} already exists on network {name}")
+        requested4 = _parse_ip(ip, 4, "--ip")
+        requested6 = _parse_ip(ip6, 6, "--ip6")
+        has_v6 = any(p.subnet.version == 6 for p in network.pools.pools)
+        if requested6 is not None and not has_v6:
+            raise ConfigError(f"--ip6 {requested6}: network {name} has no IPv6 subnet")
+        addresses = [network.pools.allocate(endpoint, 4, requested4)]
+        if has_v6:
+            addresses.append(network.pools.allocate(endpoint, 6, requested6))
+        network.containers[endpoint] = [str(a) for a in addresses]
+        self.store.put("networks", name, network.to_json())
+        return addresses
 
     def endpoint_addresses(self, network_name: str, endpoint: str) -> list[IPInterface]:
         network = self.get_network(network_name)
@@ -399,21 +404,21 @@ class Driver:
             network = self.get_network(network_name)
             if endpoint not in network.containers:
                 raise NotFoundError(f"endpoint {endpoint} not found on network {network_name}")
-            addresses = [ipaddress.ip_interface(a) for a in network.containers[endpoint]]
-            spec = network.spec
-            src = slave_name(endpoint)
-            nested = self.store.lock_depth() > 1  # inside run: run's own intent covers the slave
-            with self._host() as nl:
-                self._ensure_parent(nl, network)
-                if nested:
-                    self._replace_slave(nl, src, network)
-                else:
-                    with self._intent(op="join", network=network_name, endpoint=endpoint) as intent:
-                        self._replace_slave(nl, src, network)
-                        failpoints.reached("join:slave")
-                        self.store.end_intent(intent)
-            routes = [r for a in addresses for r in self.routes_for(network, a)]
-            return JoinInfo(src, tuple(addresses), tuple(routes), l3=spec.mode != "l2")
+            with self._intent(op="join", network=network_name, endpoint=endpoint) as intent:
+                info = self._join(network, endpoint)
+                failpoints.reached("join:slave")
+                self.store.end_intent(intent)
+            return info
+
+    def _join(self, network: Network, endpoint: str) -> JoinInfo:
+        """join's kernel work for an endpoint of `network`, under an intent of the caller's (join's or run's)."""
+        addresses = [ipaddress.ip_interface(a) for a in network.containers[endpoint]]
+        src = slave_name(endpoint)
+        with self._host() as nl:
+            self._ensure_parent(nl, network)
+            self._replace_slave(nl, src, network)
+        routes = [r for a in addresses for r in self.routes_for(network, a)]
+        return JoinInfo(src, tuple(addresses), tuple(routes), l3=network.spec.mode != "l2")
 
     def _ensure_parent(self, nl: Netlink, network: Network) -> None:
         """A parent deleted behind our back: re-create it if it is ours (as Docker does), else say so."""
@@ -515,7 +520,8 @@ class Driver:
         the slave, so a run killed half-way is undone by the next verb.
         """
         with self._verb():
-            before = self.get_network(network_name)
+            network = self.get_network(network_name)  # read once: reserve, join and the hosts file share it
+            before = dataclasses.replace(network, containers=dict(network.containers))  # for the undo's hosts
             name = name or self._fresh_name()
             _check_container_name(name)
             if self.store.get("containers", name) is not None:
@@ -528,11 +534,11 @@ class Driver:
                 self.store.transaction(),
                 self._host(),  # join and the sandbox set-up share it (see _host)
             ):
-                addresses = self.create_endpoint(network_name, name, ip, ip6)
+                addresses = self._reserve(network, name, ip, ip6)
                 ns.create(netns_name)
                 undo.callback(_logged, f"remove namespace {netns_name}", ns.remove, netns_name)
                 failpoints.reached("run:netns")
-                info = self.join(network_name, name)
+                info = self._join(network, name)
                 undo.callback(_logged, f"delete slave {info.src_name}", self.leave, network_name, name)
                 failpoints.reached("run:slave")
                 self._enter_sandbox(info, netns_name)
@@ -540,7 +546,7 @@ class Driver:
                 container = Container(name, secrets.token_hex(32), network_name, netns_name, tuple(addresses))
                 self.store.put("containers", name, container.to_json())
                 undo.callback(_logged, f"rewrite hosts of {network_name}", self._write_hosts, before, None)
-                self._write_hosts(self.get_network(network_name), netns_name)
+                self._write_hosts(network, netns_name)
                 self.store.end_intent(intent)
             return container
 
