@@ -553,8 +553,9 @@ class Driver:
     def _enter_sandbox(self, info: JoinInfo, netns_name: str) -> None:
         """What libnetwork does after Join: move the slave in as eth0, address it, route it."""
         with self._host() as nl:
-            nl.move_to_netns(info.src_name, netns_name, CONTAINER_IFNAME)
+            index = nl.move_to_netns(info.src_name, netns_name, CONTAINER_IFNAME)
         with Netlink(netns_name) as cnl:
+            cnl.assume_index(CONTAINER_IFNAME, index)  # the sandbox holds only lo: the slave kept its ifindex
             cnl.set_up("lo")
             # before the link is up, so an IPv4-only eth0 never gets a link-local address
             self._set_ipv6(cnl, any(a.version == 6 for a in info.addresses))

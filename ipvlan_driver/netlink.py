@@ -38,6 +38,7 @@ IFF_NOARP = 0x80
 IFF_MULTICAST = 0x1000
 IFF_LOWER_UP = 0x10000
 RT_SCOPE_LINK = 253
+LOOPBACK_IFINDEX = 1
 RTN_UNICAST = 1
 MAIN_TABLE = 254
 
@@ -103,8 +104,9 @@ class Netlink:
         self.netns = netns
         self._ipr: Any = ns.run_in(netns, IPRoute)
         # name -> ifindex seen on this connection: a verb names the same link in several requests, and
-        # each lookup is a full RTM_GETLINK decode (most of a container's set-up, profiled in the VM)
-        self._indices: dict[str, int] = {}
+        # each lookup is a full RTM_GETLINK decode (most of a container's set-up, profiled in the VM).
+        # Every namespace's loopback is ifindex 1 (the kernel's LOOPBACK_IFINDEX).
+        self._indices: dict[str, int] = {"lo": LOOPBACK_IFINDEX}
 
     def close(self) -> None:
         self._ipr.close()
@@ -141,6 +143,11 @@ class Netlink:
         info = _link_info(msgs[0])
         self._indices[name] = info.index
         return info
+
+    def assume_index(self, name: str, index: int) -> None:
+        """Name a link's ifindex without a lookup, as the caller knows it (a link moved into a namespace
+        holding only lo keeps its ifindex); should the link not have it, the first request looks it up."""
+        self._indices[name] = index
 
     def _index(self, name: str) -> int:
         """The link's ifindex, looked up once per connection (see _on_link)."""
@@ -251,7 +258,9 @@ class Netlink:
             raise NetlinkFailure(f"failed to delete link {name!r}: {_describe(exc)}") from exc
         return True
 
-    def move_to_netns(self, name: str, target_netns: str, new_name: str) -> None:
+    def move_to_netns(self, name: str, target_netns: str, new_name: str) -> int:
+        """Move a link into another namespace under a new name; the ifindex it had here (the kernel keeps it
+        there unless that namespace already uses it)."""
         fd = os.open(ns.netns_path(target_netns), os.O_RDONLY)
         try:
             self._on_link(
@@ -259,6 +268,7 @@ class Netlink:
                 name,
                 lambda i: self._ipr.link("set", index=i, net_ns_fd=fd, ifname=new_name),
             )
+            return self._indices[name]  # the request's own lookup left it here
         finally:
             os.close(fd)
             self._indices.pop(name, None)
