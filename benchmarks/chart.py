@@ -148,8 +148,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
     xs = range(len(names))
     left.bar([x - 0.2 for x in xs], [faces[n]["setup"]["median_ms"] for n in names], 0.4, label="median")
     left.bar([x + 0.2 for x in xs], [faces[n]["setup"]["p95_ms"] for n in names], 0.4, label="p95")
+    for x, name in zip(xs, names, strict=True):
+        ratio = faces[name].get("ratio_to_floor")
+        if ratio is not None:
+            left.annotate(f"{ratio:.2f}x", (x, faces[name]["setup"]["p95_ms"]), ha="center", va="bottom", fontsize=8)
     left.set_xticks(list(xs), names)
-    left.set_ylabel("ms per container (setup)")
+    left.set_yscale("log")  # the process-per-step faces cost 10-100x the in-process ones
+    left.set_ylabel("ms per container (setup, log scale; labels: x floor)")
     left.set_title("Setup cost per container")
     left.legend()
     for name, series in parts.get("scale", {}).items():
