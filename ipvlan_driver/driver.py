@@ -423,14 +423,14 @@ class Driver:
     def _ensure_parent(self, nl: Netlink, network: Network) -> None:
         """A parent deleted behind our back: re-create it if it is ours (as Docker does), else say so."""
         plan = network.parent
-        if nl.link(plan.name) is not None:
+        if nl.index_of(plan.name) is not None:
             return
         if not plan.driver_owned:
             raise NotFoundError(
                 f"parent interface {plan.name!r} of network {network.spec.name} does not exist "
                 "(it is not the driver's to re-create)"
             )
-        if plan.kind == "vlan" and plan.link is not None and nl.link(plan.link) is None:
+        if plan.kind == "vlan" and plan.link is not None and nl.index_of(plan.link) is None:
             raise NotFoundError(
                 f"cannot re-create parent {plan.name!r} of network {network.spec.name}: "
                 f"its base link {plan.link!r} does not exist"
@@ -468,6 +468,8 @@ class Driver:
     def _delete_host_slave(self, endpoint: str) -> None:
         name = slave_name(endpoint)
         with self._host() as nl:
+            if nl.index_of(name) is None:  # the usual case (gone with its sandbox): no full link read
+                return
             info = nl.link(name)
             if info is not None and info.kind == "ipvlan":  # never a user's link that happens to share the name
                 nl.delete_link(name)

@@ -144,7 +144,7 @@ def _macvlan_instead_of_ipvlan(monkeypatch: pytest.MonkeyPatch) -> None:
     def add_macvlan(self: Netlink, name: str, parent: str, mode: str, flag: str) -> Any:
         index = self.require(parent).index
         self._ipr.link("add", ifname=name, kind="macvlan", link=index, macvlan_mode="bridge")
-        return self.require(name)
+        return self.require(name).index
 
     monkeypatch.setattr(Netlink, "add_ipvlan", add_macvlan)
 
