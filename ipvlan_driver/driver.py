@@ -26,7 +26,7 @@ from typing import Any
 from . import failpoints
 from . import netns as ns
 from .errors import ConfigError, ConflictError, DriverError, NetlinkFailure, NotFoundError, StateError
-from .ipam import Ipam, build_pools, default_pool, pools_from_json, pools_to_json
+from .ipam import Ipam, build_pools, default_pool, ipam_from_json, pools_to_json
 from .model import FLAGS, MODES, IPAddress, IPInterface, IPNetwork, NetworkSpec, ParentPlan
 from .netlink import Netlink
 from .parents import plan_parent
@@ -109,7 +109,7 @@ class Network:
                 spec=spec,
                 id=rec["id"],
                 parent=ParentPlan(**rec["parent"]),
-                pools=Ipam(pools_from_json(rec["pools"])),
+                pools=ipam_from_json(rec["pools"]),
                 containers={k: list(v) for k, v in rec["containers"].items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

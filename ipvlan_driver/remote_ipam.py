@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError, ConflictError, IpamError, NotFoundError
-from .ipam import Ipam, default_pool, pools_from_json, pools_to_json
+from .ipam import Ipam, default_pool, ipam_from_json, pools_to_json
 from .model import IPAddress, IPInterface, IPNetwork, Pool
 from .options import parse_subnet
 from .state import StateStore
@@ -89,7 +89,7 @@ class RemoteIpam:
         rec = self.store.get("pools", pid)
         if rec is None:
             raise NotFoundError(f"no address pool {pid!r}")
-        return Ipam(pools_from_json(rec["pools"]))
+        return ipam_from_json(rec["pools"])
 
     def _save(self, pid: str, ipam: Ipam) -> None:
         self.store.put("pools", pid, {"pools": pools_to_json(ipam.pools)})
