@@ -3,11 +3,12 @@ the floor's container, and the concurrency and scale parts produce their figures
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks import common, concurrency, faces, scale
+from benchmarks import common, concurrency, faces, profile, scale
 from ipvlan_driver import netns as ns
 from tests.test_bench import container_state
 
@@ -51,4 +52,14 @@ def test_concurrency_and_scale_report_their_figures() -> None:
     grown = scale.run(3, ("l3",))
     assert set(grown) == {"floor-l3", "driver-l3", "plugin-l3"}
     assert all(len(s["samples_s"]) == 3 and s["peak_rss_kb"] > 0 for s in grown.values())
+    assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
+
+
+def test_the_profile_part_lists_the_driver_and_the_plugins_request_handling(tmp_path: Path) -> None:
+    found = profile.run(2, tmp_path)
+    listing = (tmp_path / "bench-profile.txt").read_text()
+    assert "driver in-process" in listing and "plugin request handling" in listing
+    assert any("driver.py" in r["function"] for r in found["driver"]["by_cumulative"])
+    assert any("plugin.py" in r["function"] for r in found["plugin"]["by_cumulative"])
+    assert found["plugin"]["requests"] > 2 * 7  # the network's requests and each container's seven
     assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
