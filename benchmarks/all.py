@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chart, common, concurrency, dataplane, profile, scale, setup_cost, suite_cost
+from . import chart, common, concurrency, dataplane, profiling, scale, setup_cost, suite_cost
 
 PARTS = ("setup_cost", "concurrency", "scale", "dataplane", "suite_cost", "profile")
 NEEDS_IPVLAN = ("concurrency", "scale", "profile")  # our driver's faces only make ipvlan slaves
@@ -55,7 +55,7 @@ def run_part(part: str, args: argparse.Namespace, kind: str) -> dict[str, Any]:
     if part == "scale":
         return scale.run(args.scale_count)
     if part == "profile":
-        return profile.run(args.profile_count, args.reports)
+        return profiling.run(args.profile_count, args.reports)
     if part == "dataplane":
         variants = dataplane.VARIANTS if kind == "ipvlan" else ("macvlan-bridge", "veth-bridge")
         return dataplane.run(variants, args.iperf_seconds, args.pings)

@@ -273,7 +273,7 @@ class Plugin:
         self.lab, self.mode = lab, mode
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-plugin-")
         self.socket = Path(self.tmp.name) / "plugin.sock"
-        # wrap: the command that stands for `ipvlan-driver` (benchmarks/profile.py's profiled server)
+        # wrap: the command that stands for `ipvlan-driver` (benchmarks/profiling.py's profiled server)
         command = wrap or driver_command()
         argv = [*command, "--state-dir", f"{self.tmp.name}/state", "--host-netns", lab.host]
         argv += ["--netns-prefix", lab.prefix, "serve", "--socket", str(self.socket)]

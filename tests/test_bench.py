@@ -275,14 +275,14 @@ def test_a_profile_names_the_functions_that_cost_most_and_the_table_shows_them()
     import cProfile
     import pstats
 
-    from benchmarks import profile
+    from benchmarks import profiling
 
     def busy() -> int:
         return sum(len(json.dumps(list(range(200)))) for _ in range(300))
 
     prof = cProfile.Profile()
     prof.runcall(busy)
-    summary = profile._summary(pstats.Stats(prof))
+    summary = profiling._summary(pstats.Stats(prof))
     assert summary["by_cumulative"][0]["function"].endswith("(busy)")
     assert any("dumps" in r["function"] for r in summary["by_cumulative"])
     assert summary["c_calls_s"] > 0 and summary["python_s"] > 0
@@ -293,3 +293,14 @@ def test_a_profile_names_the_functions_that_cost_most_and_the_table_shows_them()
     assert "**Profile** (5 containers, l2" in table and "floor 80.00 ms" in table
     assert f"| driver | {summary['by_own'][0]['function']} |" in table
     assert f"| plugin | {summary['by_own'][chart.PROFILE_ROWS - 1]['function']} |" in table
+
+
+def test_record_cost_reads_writes_and_rewrites_hosts_for_each_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import record_cost
+
+    rows = record_cost.measure([3, 1])
+    assert [r["containers"] for r in rows] == [1, 3]
+    assert rows[0]["record_bytes"] < rows[1]["record_bytes"]  # the record holds every container
+    assert all(r["read_ms"] > 0 and r["write_ms"] > 0 and r["hosts_ms"] > 0 for r in rows)
+    assert record_cost.main(["2"]) == 0 and "2 containers: record" in capsys.readouterr().out
+    assert record_cost.main(["many"]) == 2

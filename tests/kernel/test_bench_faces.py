@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import common, concurrency, faces, profile, scale
+from benchmarks import common, concurrency, faces, profiling, scale
 from ipvlan_driver import netns as ns
 from tests.test_bench import container_state
 
@@ -56,7 +56,7 @@ def test_concurrency_and_scale_report_their_figures() -> None:
 
 
 def test_the_profile_part_lists_the_driver_and_the_plugins_request_handling(tmp_path: Path) -> None:
-    found = profile.run(2, tmp_path)
+    found = profiling.run(2, tmp_path)
     listing = (tmp_path / "bench-profile.txt").read_text()
     assert "driver in-process" in listing and "plugin request handling" in listing
     assert any("driver.py" in r["function"] for r in found["driver"]["by_cumulative"])

@@ -35,6 +35,14 @@ def _top(stats: pstats.Stats, key: str) -> list[dict[str, Any]]:
     ]
 
 
+def split(stats: pstats.Stats) -> dict[str, float]:
+    """Own time in C calls (system calls into the kernel, sqlite3, json's C parts) against Python code."""
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    c_calls = sum(v[2] for (f, _l, _n), v in raw.items() if f == "~")
+    python = sum(v[2] for (f, _l, _n), v in raw.items() if f != "~")
+    return {"c_calls_s": round(c_calls, 4), "python_s": round(python, 4)}
+
+
 def _summary(stats: pstats.Stats) -> dict[str, Any]:
     return {**split(stats), "by_own": _top(stats, "tottime"), "by_cumulative": _top(stats, "cumulative")}
 
@@ -117,7 +125,8 @@ def run(count: int, reports: Path, mode: str = "l2") -> dict[str, Any]:
         "",
         _listing(driver_stats, "driver in-process (setup and removal)"),
         f"The plugin's request handling took {handling['handling_per_container_ms']:.2f} ms per container (setup and "
-        f"removal, profiled) of the {handling['client_per_container_ms']:.2f} ms its client waited and worked.",
+        f"removal, profiled; the network's own few requests spread over them) of the "
+        f"{handling['client_per_container_ms']:.2f} ms its client waited and worked.",
         "",
         _listing(plugin_stats, f"plugin request handling (the network and {count + 3} containers' requests)"),
     ]
@@ -136,13 +145,5 @@ def run(count: int, reports: Path, mode: str = "l2") -> dict[str, Any]:
     }
 
 
-def split(stats: pstats.Stats) -> dict[str, float]:
-    """Own time in C calls (system calls into the kernel, sqlite3, json's C parts) against Python code."""
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    c_calls = sum(v[2] for (f, _l, _n), v in raw.items() if f == "~")
-    python = sum(v[2] for (f, _l, _n), v in raw.items() if f != "~")
-    return {"c_calls_s": round(c_calls, 4), "python_s": round(python, 4)}
-
-
-if __name__ == "__main__":  # python -m benchmarks.profile [count]: this part alone
+if __name__ == "__main__":  # python -m benchmarks.profiling [count]: this part alone
     print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 50, Path("reports"))["listing"])
