@@ -136,7 +136,7 @@ def _driver(args: argparse.Namespace) -> Driver:
     )
 
 
-def inspect_network(network: Network) -> dict[str, Any]:
+def inspect_network(network: Network, endpoints: dict[str, list[str]]) -> dict[str, Any]:
     """The shape of `docker network inspect` for the fields this driver has."""
     config = []
     for pool in network.pools.pools:
@@ -165,7 +165,7 @@ def inspect_network(network: Network) -> dict[str, Any]:
             "VlanId": network.parent.vlan_id,
             "CreatedByDriver": network.parent.driver_owned,
         },
-        "Containers": {name: {"Name": name, "Addresses": addrs} for name, addrs in sorted(network.containers.items())},
+        "Containers": {name: {"Name": name, "Addresses": addrs} for name, addrs in sorted(endpoints.items())},
     }
 
 
@@ -199,7 +199,7 @@ def _cmd_network(args: argparse.Namespace) -> int:
         for net in driver.networks():
             print(f"{net.id[:12]:<14}{net.spec.name:<20}{'ipvlan':<10}local")
     elif sub == "inspect":
-        print(json.dumps([inspect_network(driver.get_network(n)) for n in args.names], indent=4))
+        print(json.dumps([inspect_network(driver.get_network(n), driver.endpoints(n)) for n in args.names], indent=4))
     else:
         raise DriverError("usage: ipvlan-driver network COMMAND (create, rm, ls, inspect)")
     return 0

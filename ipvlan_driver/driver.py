@@ -19,18 +19,19 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import failpoints
 from . import netns as ns
 from .errors import ConfigError, ConflictError, DriverError, NetlinkFailure, NotFoundError, StateError
-from .ipam import Ipam, build_pools, default_pool, ipam_from_json, pools_to_json
+from .ipam import Ipam, build_pools, default_pool, pools_from_json, pools_to_json
 from .model import FLAGS, MODES, IPAddress, IPInterface, IPNetwork, NetworkSpec, ParentPlan
 from .netlink import Netlink
 from .parents import plan_parent
-from .state import DEFAULT_STATE_DIR, StateStore
+from .state import DEFAULT_STATE_DIR, StateStore, child_key
+from .stored_ipam import StoredTable
 
 ENV_STATE_DIR = "IPVLAN_DRIVER_STATE_DIR"
 ENV_HOST_NETNS = "IPVLAN_DRIVER_HOST_NETNS"
@@ -39,6 +40,7 @@ CONTAINER_IFNAME = "eth0"
 PREFIX_MAX = 64  # a namespace name is prefix + container name (<= 64): well inside a file name's 255
 _PREFIX_RE = re.compile(r"[a-zA-Z0-9_.-]*")
 log = logging.getLogger("ipvlan_driver")
+_HOSTS_HEAD = ("127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback")
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,13 @@ class DriverConfig:
 
 @dataclass
 class Network:
+    """A network's own record: what it is and its pools. Its endpoints and their addresses are records of
+    their own (see state), read one at a time."""
+
     spec: NetworkSpec
     id: str
     parent: ParentPlan
     pools: Ipam
-    containers: dict[str, list[str]] = field(default_factory=dict)  # name -> addresses
 
     def to_json(self) -> dict[str, Any]:
         s = self.spec
@@ -88,12 +92,12 @@ class Network:
             "internal": s.internal,
             "ipv6": s.ipv6,
             "parent": dataclasses.asdict(self.parent),
-            "pools": pools_to_json(self.pools.pools),
-            "containers": self.containers,
+            "pools": [{k: v for k, v in p.items() if k != "allocated"} for p in pools_to_json(self.pools.pools)],
         }
 
     @classmethod
-    def from_json(cls, rec: dict[str, Any]) -> Network:
+    def from_json(cls, rec: dict[str, Any], store: StateStore | None = None) -> Network:
+        """The network of `rec`; its addresses are `store`'s records (without one, the record's own: tests)."""
         try:
             spec = NetworkSpec(
                 name=rec["name"],
@@ -105,13 +109,9 @@ class Network:
                 internal=rec["internal"],
                 ipv6=rec["ipv6"],
             )
-            return cls(
-                spec=spec,
-                id=rec["id"],
-                parent=ParentPlan(**rec["parent"]),
-                pools=ipam_from_json(rec["pools"]),
-                containers={k: list(v) for k, v in rec["containers"].items()},
-            )
+            pools = pools_from_json(rec["pools"])
+            table = None if store is None else StoredTable(store, address_scope(spec.name), pools)
+            return cls(spec=spec, id=rec["id"], parent=ParentPlan(**rec["parent"]), pools=Ipam(pools, table))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateError(f"network record {rec.get('name')!r} is malformed: {exc}") from exc
 
@@ -121,8 +121,6 @@ class Network:
             raise StateError(f"network record {s.name!r}: name, id and parent must be strings")
         if s.mode not in MODES or s.flag not in FLAGS or p.kind not in ("existing", "vlan", "dummy"):
             raise StateError(f"network record {s.name!r}: unknown mode, flag or parent kind")
-        if not all(isinstance(v, list) for v in self.containers.values()):
-            raise StateError(f"network record {s.name!r}: container addresses must be lists")
 
     def gateway_for(self, address: IPInterface) -> IPAddress | None:
         for pool in self.pools.pools:
@@ -155,6 +153,10 @@ class Container:
             raise StateError(f"container record {rec.get('name')!r} has fields of the wrong type")
         addresses = tuple(ipaddress.ip_interface(str(a)) for a in rec["addresses"])
         return cls(name=name, id=cid, network=network, netns=netns, addresses=addresses)
+
+
+def address_scope(network: str) -> str:
+    return f"networks:{network}"
 
 
 def slave_name(endpoint: str) -> str:
@@ -238,23 +240,48 @@ class Driver:
 
     # networks ----------------------------------------------------------------------------
 
+    def _load_network(self, name: str) -> Network | None:
+        return self.store.load("networks", name, lambda rec: Network.from_json(rec, self.store))
+
     def get_network(self, name: str) -> Network:
-        network = self.store.load("networks", name, Network.from_json)
+        network = self._load_network(name)
         if network is None:
             raise NotFoundError(f"network {name} not found")
         return network
+
+    def endpoints(self, network: str) -> dict[str, list[str]]:
+        """Every endpoint of `network` and its addresses (inspect's and the hosts file's view)."""
+        out: dict[str, list[str]] = {}
+        for endpoint, rec in self.store.children("endpoints", network):
+            addresses = rec.get("addresses")
+            if isinstance(addresses, list) and all(isinstance(a, str) for a in addresses):
+                out[endpoint] = addresses
+            else:
+                self.store.quarantine("endpoints", child_key(network, endpoint), "malformed: addresses not a list")
+        return out
+
+    def _endpoint(self, network: str, endpoint: str) -> list[IPInterface] | None:
+        """The endpoint's addresses, None if `network` has no such endpoint."""
+        rec = self.store.get("endpoints", child_key(network, endpoint))
+        if rec is None:
+            return None
+        try:
+            return [ipaddress.ip_interface(str(a)) for a in rec["addresses"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            self.store.quarantine("endpoints", child_key(network, endpoint), f"malformed: {exc}")
+            return None
 
     def network_names(self) -> list[str]:
         return self.store.keys("networks")
 
     def networks(self) -> list[Network]:
         """Every readable network; one that cannot be read is set aside (with a warning), not fatal."""
-        found = (self.store.load("networks", n, Network.from_json) for n in self.store.keys("networks"))
+        found = (self._load_network(n) for n in self.store.keys("networks"))
         return [n for n in found if n is not None]
 
     def create_network(self, spec: NetworkSpec, network_id: str | None = None) -> Network:
         with self._verb():
-            if self.store.load("networks", spec.name, Network.from_json) is not None:
+            if self._load_network(spec.name) is not None:
                 raise ConflictError(f"network with name {spec.name} already exists")
             network_id = network_id or secrets.token_hex(32)
             with self._host() as nl:
@@ -265,7 +292,8 @@ class Driver:
                 default_v4 = None
                 if not any(n.version == 4 for n in spec.subnets):
                     default_v4 = default_pool(self._taken_subnets(nl, others))
-                ipam = Ipam(build_pools(spec, default_v4))
+                pools = build_pools(spec, default_v4)
+                ipam = Ipam(pools, StoredTable(self.store, address_scope(spec.name), pools))
                 network = Network(spec=spec, id=network_id, parent=plan, pools=ipam)
                 with (
                     self._intent(op="network-create", network=spec.name, parent=dataclasses.asdict(plan)) as intent,
@@ -278,6 +306,7 @@ class Driver:
                         failpoints.reached("network-create:parent")
                     with self.store.transaction():
                         self.store.put("parents", plan.name, {"network": spec.name})
+                        self._forget_addresses(spec.name)  # a network of this name before: its leftovers
                         self.store.put("networks", spec.name, network.to_json())
                         self.store.end_intent(intent)
                 return network
@@ -327,10 +356,10 @@ class Driver:
     def delete_network(self, name: str) -> None:
         with self._verb():
             network = self.get_network(name)
-            if network.containers:
+            if self.store.first_child("endpoints", name) is not None:
                 raise ConflictError(
                     f"error while removing network: network {name} has active containers: "
-                    + ", ".join(sorted(network.containers))
+                    + ", ".join(sorted(self.endpoints(name)))
                 )
             with self._intent(op="network-rm", network=name, parent=dataclasses.asdict(network.parent)) as intent:
                 failpoints.reached("network-rm:intent")
@@ -346,8 +375,13 @@ class Driver:
             if claim is not None and claim.get("network") == network.spec.name:
                 self.store.delete("parents", network.parent.name)  # only this network's claim
             self.store.delete("networks", network.spec.name)
+            self._forget_addresses(network.spec.name)
             self.store.end_intent(intent)
         self._hosts_path(network.spec.name).unlink(missing_ok=True)
+
+    def _forget_addresses(self, name: str) -> None:
+        self.store.delete_children("endpoints", name)
+        StoredTable(self.store, address_scope(name), []).forget()
 
     @staticmethod
     def _delete_owned_parent(nl: Netlink, plan: ParentPlan) -> None:
@@ -375,10 +409,9 @@ class Driver:
             return self._reserve(self.get_network(network_name), endpoint, ip, ip6)
 
     def _reserve(self, network: Network, endpoint: str, ip: str | None, ip6: str | None) -> list[IPInterface]:
-        """create_endpoint on a network already read in this verb (run reads it once): `network` is updated
-        and stored."""
+        """create_endpoint on a network already read in this verb (run reads it once)."""
         name = network.spec.name
-        if endpoint in network.containers:
+        if self.store.get("endpoints", child_key(name, endpoint)) is not None:
             raise ConflictError(f"endpoint {endpoint} already exists on network {name}")
         requested4 = _parse_ip(ip, 4, "--ip")
         requested6 = _parse_ip(ip6, 6, "--ip6")
@@ -388,31 +421,31 @@ class Driver:
         addresses = [network.pools.allocate(endpoint, 4, requested4)]
         if has_v6:
             addresses.append(network.pools.allocate(endpoint, 6, requested6))
-        network.containers[endpoint] = [str(a) for a in addresses]
-        self.store.put("networks", name, network.to_json())
+        self.store.put("endpoints", child_key(name, endpoint), {"addresses": [str(a) for a in addresses]})
         return addresses
 
     def endpoint_addresses(self, network_name: str, endpoint: str) -> list[IPInterface]:
-        network = self.get_network(network_name)
-        if endpoint not in network.containers:
+        self.get_network(network_name)
+        addresses = self._endpoint(network_name, endpoint)
+        if addresses is None:
             raise NotFoundError(f"endpoint {endpoint} not found on network {network_name}")
-        return [ipaddress.ip_interface(a) for a in network.containers[endpoint]]
+        return addresses
 
     def join(self, network_name: str, endpoint: str) -> JoinInfo:
         """Create the endpoint's ipvlan slave on the parent, in the host namespace, and say how to route."""
         with self._verb():
             network = self.get_network(network_name)
-            if endpoint not in network.containers:
+            addresses = self._endpoint(network_name, endpoint)
+            if addresses is None:
                 raise NotFoundError(f"endpoint {endpoint} not found on network {network_name}")
             with self._intent(op="join", network=network_name, endpoint=endpoint) as intent:
-                info = self._join(network, endpoint)
+                info = self._join(network, endpoint, addresses)
                 failpoints.reached("join:slave")
                 self.store.end_intent(intent)
             return info
 
-    def _join(self, network: Network, endpoint: str) -> JoinInfo:
+    def _join(self, network: Network, endpoint: str, addresses: list[IPInterface]) -> JoinInfo:
         """join's kernel work for an endpoint of `network`, under an intent of the caller's (join's or run's)."""
-        addresses = [ipaddress.ip_interface(a) for a in network.containers[endpoint]]
         src = slave_name(endpoint)
         with self._host() as nl:
             self._ensure_parent(nl, network)
@@ -484,13 +517,12 @@ class Driver:
     def _forget_endpoint(self, network_name: str, endpoint: str) -> None:
         """The records half of delete_endpoint: its addresses released, its name out of the hosts file."""
         with self._verb(), self.store.transaction():
-            network = self.store.load("networks", network_name, Network.from_json)
-            if network is None or endpoint not in network.containers:
+            network = self._load_network(network_name)
+            if network is None or self.store.get("endpoints", child_key(network_name, endpoint)) is None:
                 return
             self._release(network, endpoint)
-            network.containers.pop(endpoint, None)
-            self.store.put("networks", network_name, network.to_json())
-            self._write_hosts(network, None)
+            self.store.delete("endpoints", child_key(network_name, endpoint))
+            self._drop_from_hosts(network_name, endpoint)
 
     @staticmethod
     def _release(network: Network, name: str) -> None:
@@ -520,8 +552,7 @@ class Driver:
         the slave, so a run killed half-way is undone by the next verb.
         """
         with self._verb():
-            network = self.get_network(network_name)  # read once: reserve, join and the hosts file share it
-            before = dataclasses.replace(network, containers=dict(network.containers))  # for the undo's hosts
+            network = self.get_network(network_name)  # read once: reserve and join share it
             name = name or self._fresh_name()
             _check_container_name(name)
             if self.store.get("containers", name) is not None:
@@ -538,15 +569,21 @@ class Driver:
                 ns.create(netns_name)
                 undo.callback(_logged, f"remove namespace {netns_name}", ns.remove, netns_name)
                 failpoints.reached("run:netns")
-                info = self._join(network, name)
+                info = self._join(network, name, addresses)
                 undo.callback(_logged, f"delete slave {info.src_name}", self.leave, network_name, name)
                 failpoints.reached("run:slave")
                 self._enter_sandbox(info, netns_name)
                 failpoints.reached("run:sandbox")
                 container = Container(name, secrets.token_hex(32), network_name, netns_name, tuple(addresses))
                 self.store.put("containers", name, container.to_json())
-                undo.callback(_logged, f"rewrite hosts of {network_name}", self._write_hosts, before, None)
-                self._write_hosts(network, netns_name)
+                undo.callback(
+                    _logged,
+                    f"take {name} out of the hosts of {network_name}",
+                    self._drop_from_hosts,
+                    network_name,
+                    name,
+                )
+                self._link_hosts(self._add_to_hosts(network_name, name, addresses), netns_name)
                 self.store.end_intent(intent)
             return container
 
@@ -608,22 +645,54 @@ class Driver:
     def _hosts_path(self, network: str) -> Path:
         return self.config.state_dir / "hosts" / network
 
-    def _write_hosts(self, network: Network, new_netns: str | None) -> None:
-        """One hosts file per network; each container's /etc/netns/<ns>/hosts links to it."""
-        path = self._hosts_path(network.spec.name)
+    def _write_hosts(self, network: str, new_netns: str | None) -> None:
+        """One hosts file per network, from its endpoints' records; each container's /etc/netns/<ns>/hosts
+        links to it. Written whole where the file must be made true again (restore, an interrupted run)."""
+        path = self._hosts_path(network)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-        for cname, addrs in sorted(network.containers.items()):
+        lines = list(_HOSTS_HEAD)
+        for cname, addrs in self.endpoints(network).items():
             lines.extend(f"{addr.split('/')[0]}\t{cname}" for addr in addrs)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.chmod(0o644)  # read by the container's processes through the bind mount
         os.replace(tmp, path)
         if new_netns is not None:
-            link = ns.hosts_file(new_netns)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.unlink(missing_ok=True)
-            link.symlink_to(path)
+            self._link_hosts(path, new_netns)
+
+    def _add_to_hosts(self, network: str, name: str, addresses: list[IPInterface]) -> Path:
+        """run's line(s) appended: one short write, where rewriting the file cost more with each container."""
+        path = self._hosts_path(network)
+        if not path.exists():
+            self._write_hosts(network, None)  # the endpoint's record is already there
+            return path
+        with path.open("a") as fh:
+            fh.write("".join(f"{a.ip}\t{name}\n" for a in addresses))
+        return path
+
+    def _drop_from_hosts(self, network: str, name: str) -> None:
+        """rm's lines taken out of the file as text: a thousand lines filtered cost less than the thousand
+        endpoint records the file is written from. Replaced atomically, as readers may be reading it."""
+        path = self._hosts_path(network)
+        try:
+            lines = path.read_text().splitlines(keepends=True)
+        except FileNotFoundError:
+            return
+        suffix = f"\t{name}\n"
+        kept = [line for line in lines if not line.endswith(suffix)]
+        if len(kept) == len(lines):
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _link_hosts(path: Path, netns_name: str) -> None:
+        link = ns.hosts_file(netns_name)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(path)
 
     def _fresh_name(self) -> str:
         while True:
@@ -659,8 +728,9 @@ class Driver:
             return f"network create {name} was interrupted; undone{made}"
         if op == "network-rm":
             name = str(intent["network"])
-            network = self.store.load("networks", name, Network.from_json)
+            network = self._load_network(name)
             if network is None:
+                self._forget_addresses(name)
                 self.store.end_intent(intent_id)
                 return f"network rm {name} was interrupted; nothing was left"
             self._finish_network_rm(network, intent_id)
@@ -669,9 +739,8 @@ class Driver:
             name, netns_name, network_name = str(intent["container"]), str(intent["netns"]), str(intent["network"])
             ns.remove(netns_name)
             self._delete_host_slave(name)
-            network = self.store.load("networks", network_name, Network.from_json)
-            if network is not None:
-                self._write_hosts(network, None)
+            if self._load_network(network_name) is not None:
+                self._write_hosts(network_name, None)
             self.store.end_intent(intent_id)
             return f"run {name} was interrupted; undone: namespace {netns_name} and its slave removed"
         if op == "rm":
@@ -715,7 +784,7 @@ class Driver:
                     f"container {cname}: namespace {container.netns!r} is gone; removed it, addresses released"
                 )
             for network in self.networks():
-                self._write_hosts(network, None)
+                self._write_hosts(network.spec.name, None)
         return report
 
     def _restore_parent(self, nl: Netlink, network: Network) -> list[str]:

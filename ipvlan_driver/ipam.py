@@ -11,7 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from .errors import ConfigError, ConflictError, IpamError, StateError
 from .model import IPAddress, IPInterface, IPNetwork, NetworkSpec, Pool
@@ -59,10 +59,10 @@ def build_pools(spec: NetworkSpec, default_v4: ipaddress.IPv4Network | None) -> 
 
     pools: list[Pool] = []
     for net in subnets:
-        first, last = _usable(net)
+        first, last = usable_range(net)
         if first > last:
             raise ConfigError(f"invalid subnet {net}: it has no address for a container")
-        first_addr = _address(net.version, first)
+        first_addr = address_of(net.version, first)
         if spec.mode == "l2":
             pools.append(Pool(subnet=net, gateway=explicit.get(net, first_addr)))
         else:
@@ -70,26 +70,31 @@ def build_pools(spec: NetworkSpec, default_v4: ipaddress.IPv4Network | None) -> 
     return pools
 
 
-class Ipam:
-    """Hands out and takes back the addresses of one network's pools.
+class AddressTable(Protocol):
+    """Where a network's handed-out addresses live, pool by pool (`i` is the pool's index): in the pools'
+    `allocated` maps (MemoryTable) or in records of their own (stored_ipam.StoredTable). Values are the
+    addresses' integers; the table knows each pool's usable range and its gateway and reserved addresses."""
 
-    The Pool objects are updated in place (the driver persists them). A sorted index of each pool's
-    unavailable addresses means finding the lowest free one never walks the whole subnet. Change the
-    pools only through this object while it is in use.
+    def held(self, owner: str) -> list[str]: ...
+    def holder(self, i: int, value: int) -> str | None: ...
+    def lowest_free(self, i: int) -> int | None: ...
+    def take(self, i: int, value: int, owner: str) -> None: ...
+    def free(self, owner: str) -> list[str]: ...
+
+
+class Ipam:
+    """Hands out and takes back the addresses of one network's pools, kept in an AddressTable.
+
+    Finding the lowest free address never walks the whole subnet, whichever table keeps them.
     """
 
-    def __init__(self, pools: list[Pool]) -> None:
-        self._pools = pools
-        self._index = [_index(pool, f"pool {i} ({pool.subnet})") for i, pool in enumerate(pools)]
-        # address texts, parsed only for the owner asked about: a network with a thousand containers is
-        # loaded several times per verb, and parsing every address each time made runs cost more with each
-        self._by_owner: dict[str, list[str]] = {}
+    def __init__(self, pools: list[Pool], table: AddressTable | None = None) -> None:
         for i, a in enumerate(pools):
             for b in pools[:i]:
                 if a.subnet.version == b.subnet.version and a.subnet.overlaps(b.subnet):
                     raise StateError(f"pools {b.subnet} and {a.subnet} overlap")
-            for text, owner in a.allocated.items():
-                self._by_owner.setdefault(owner, []).append(text)
+        self._pools = pools
+        self._table = table if table is not None else MemoryTable(pools)
 
     @property
     def pools(self) -> list[Pool]:
@@ -101,7 +106,7 @@ class Ipam:
             raise IpamError(f"address family must be 4 or 6, not {family}")
         if not owner:
             raise IpamError("cannot allocate an address for a container without a name")
-        held = [a for a in map(ipaddress.ip_address, self._by_owner.get(owner, ())) if a.version == family]
+        held = [a for a in map(ipaddress.ip_address, self._table.held(owner)) if a.version == family]
         if held:
             raise ConflictError(f"container {owner!r} already has address {held[0]} in this network")
         if requested is None:
@@ -110,35 +115,22 @@ class Ipam:
             if requested.version != family:
                 raise IpamError(f"address {requested} is not an IPv{family} address")
             idx, value = self._check_static(requested)
-        index = self._index[idx]
-        addr = _address(family, value)
-        bisect.insort(index.taken, value)
-        index.pool.allocated[str(addr)] = owner
-        self._by_owner.setdefault(owner, []).append(str(addr))
-        return _interface(addr, index.pool.subnet.prefixlen)
+        self._table.take(idx, value, owner)
+        return _interface(address_of(family, value), self._pools[idx].subnet.prefixlen)
 
     def release(self, owner: str) -> list[IPAddress]:
         """Free every address `owner` holds, at once; an owner holding nothing is not an error."""
-        released = [ipaddress.ip_address(text) for text in self._by_owner.pop(owner, [])]
-        for addr in released:
-            index = self._index_of(addr)
-            if index is None:  # cannot happen: every held address came from a pool
-                continue
-            del index.pool.allocated[str(addr)]
-            value = int(addr)
-            del index.taken[bisect.bisect_left(index.taken, value)]
-        return released
+        return [ipaddress.ip_address(text) for text in self._table.free(owner)]
 
     def owner_of(self, addr: IPAddress) -> str | None:
         """The container holding `addr`, if any."""
-        index = self._index_of(addr)
-        return None if index is None else index.pool.allocated.get(str(addr))
+        i = self._pool_of(addr)
+        return None if i is None else self._table.holder(i, int(addr))
 
-    def _index_of(self, addr: IPAddress) -> _PoolIndex | None:
-        for index in self._index:
-            net = index.pool.subnet
-            if net.version == addr.version and addr in net:
-                return index
+    def _pool_of(self, addr: IPAddress) -> int | None:
+        for i, pool in enumerate(self._pools):
+            if pool.subnet.version == addr.version and addr in pool.subnet:
+                return i
         return None
 
     def _family(self, family: int) -> list[int]:
@@ -149,7 +141,7 @@ class Ipam:
         if not candidates:
             raise IpamError(f"the network has no IPv{family} subnet")
         for i in candidates:
-            value = self._index[i].lowest_free()
+            value = self._table.lowest_free(i)
             if value is not None:
                 return i, value
         subnets = ", ".join(str(self._pools[i].subnet) for i in candidates)
@@ -172,12 +164,51 @@ class Ipam:
                 raise IpamError(f"address {addr} is the gateway of {net}")
             if addr in pool.reserved:
                 raise IpamError(f"address {addr} is reserved in {net}")
-            holder = pool.allocated.get(str(addr))
+            holder = self._table.holder(i, int(addr))
             if holder is not None:
                 raise ConflictError(f"address {addr} is already in use by container {holder!r}")
             return i, int(addr)
         subnets = ", ".join(str(self._pools[i].subnet) for i in candidates)
         raise IpamError(f"address {addr} is outside every IPv{addr.version} subnet of this network ({subnets})")
+
+
+class MemoryTable:
+    """The addresses in the pools' own `allocated` maps, with a sorted index of each pool's unavailable ones."""
+
+    def __init__(self, pools: list[Pool]) -> None:
+        self._index = [_index(pool, f"pool {i} ({pool.subnet})") for i, pool in enumerate(pools)]
+        self._by_owner: dict[str, list[str]] = {}
+        for pool in pools:
+            for text, owner in pool.allocated.items():
+                self._by_owner.setdefault(owner, []).append(text)
+
+    def held(self, owner: str) -> list[str]:
+        return list(self._by_owner.get(owner, ()))
+
+    def holder(self, i: int, value: int) -> str | None:
+        pool = self._index[i].pool
+        return pool.allocated.get(str(address_of(pool.subnet.version, value)))
+
+    def lowest_free(self, i: int) -> int | None:
+        return self._index[i].lowest_free()
+
+    def take(self, i: int, value: int, owner: str) -> None:
+        index = self._index[i]
+        text = str(address_of(index.pool.subnet.version, value))
+        bisect.insort(index.taken, value)
+        index.pool.allocated[text] = owner
+        self._by_owner.setdefault(owner, []).append(text)
+
+    def free(self, owner: str) -> list[str]:
+        released = self._by_owner.pop(owner, [])
+        for text in released:
+            addr = ipaddress.ip_address(text)
+            for index in self._index:
+                if index.pool.subnet.version == addr.version and addr in index.pool.subnet:
+                    del index.pool.allocated[text]
+                    del index.taken[bisect.bisect_left(index.taken, int(addr))]
+                    break
+        return released
 
 
 class PoolJSON(TypedDict):
@@ -273,7 +304,7 @@ class _PoolIndex:
 
 def _index(pool: Pool, where: str) -> _PoolIndex:
     net = pool.subnet
-    first, last = _usable(net)
+    first, last = usable_range(net)
     taken: set[int] = set()
 
     def claim(addr: IPAddress, what: str) -> None:
@@ -301,14 +332,14 @@ def _index(pool: Pool, where: str) -> _PoolIndex:
     return _PoolIndex(pool=pool, first=first, last=last, taken=sorted(taken))
 
 
-def _usable(net: IPNetwork) -> tuple[int, int]:
+def usable_range(net: IPNetwork) -> tuple[int, int]:
     """Integer bounds of the addresses a container may get: no network address, no IPv4 broadcast."""
     first = int(net.network_address) + 1
     last = int(net.broadcast_address) - (1 if net.version == 4 else 0)
     return first, last
 
 
-def _address(version: int, value: int) -> IPAddress:
+def address_of(version: int, value: int) -> IPAddress:
     return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
 
 

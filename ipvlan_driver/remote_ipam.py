@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError, ConflictError, IpamError, NotFoundError
-from .ipam import Ipam, default_pool, ipam_from_json, pools_to_json
+from .ipam import Ipam, default_pool, pools_from_json, pools_to_json
 from .model import IPAddress, IPInterface, IPNetwork, Pool
 from .options import parse_subnet
 from .state import StateStore
+from .stored_ipam import StoredTable
 
 GATEWAY_OWNER = "gateway"
 
@@ -34,7 +35,8 @@ def pool_id(space: str, subnet: IPNetwork) -> str:
 
 
 class RemoteIpam:
-    """Pools by id, persisted one record per pool; each pool's addresses managed by the driver's Ipam."""
+    """Pools by id, persisted one record per pool; each pool's addresses managed by the driver's Ipam, one
+    record per address (stored_ipam)."""
 
     def __init__(self, store: StateStore, taken: Callable[[], list[IPNetwork]]) -> None:
         self.store = store
@@ -57,25 +59,26 @@ class RemoteIpam:
             else:
                 subnet = default_pool([*self.taken(), *ours])
             grant = PoolGrant(pool_id(space, subnet), subnet)
-            self.store.put("pools", grant.pool_id, {"pools": pools_to_json([Pool(subnet=subnet, gateway=None)])})
+            with self.store.transaction():
+                self._table(grant.pool_id, []).forget()  # a pool of this id before: its leftovers
+                self.store.put("pools", grant.pool_id, {"pools": pools_to_json([Pool(subnet=subnet, gateway=None)])})
             return grant
 
     def release_pool(self, pid: str) -> None:
-        with self.store.lock():
+        with self.store.lock(), self.store.transaction():
             self.store.delete("pools", pid)
+            self._table(pid, []).forget()
 
     def request_address(self, pid: str, address: IPAddress | None, gateway: bool) -> IPInterface:
         """The gateway is asked for first (Docker does, for every network): without an explicit one it is the
         first usable address, so containers start at the second, as the docs' outputs show."""
-        with self.store.lock():
+        with self.store.lock(), self.store.transaction():
             ipam = self._load(pid)
             owner = GATEWAY_OWNER if gateway else f"ep-{secrets.token_hex(6)}"
-            given = ipam.allocate(owner, ipam.pools[0].subnet.version, address)
-            self._save(pid, ipam)
-            return given
+            return ipam.allocate(owner, ipam.pools[0].subnet.version, address)
 
     def release_address(self, pid: str, address: IPAddress) -> None:
-        with self.store.lock():
+        with self.store.lock(), self.store.transaction():
             try:
                 ipam = self._load(pid)
             except NotFoundError:
@@ -83,16 +86,19 @@ class RemoteIpam:
             owner = ipam.owner_of(address)
             if owner is not None:
                 ipam.release(owner)
-                self._save(pid, ipam)
 
-    def _load(self, pid: str) -> Ipam:
+    def _table(self, pid: str, pools: list[Pool]) -> StoredTable:
+        return StoredTable(self.store, f"pools:{pid}", pools)
+
+    def _pools(self, pid: str) -> list[Pool]:
         rec = self.store.get("pools", pid)
         if rec is None:
             raise NotFoundError(f"no address pool {pid!r}")
-        return ipam_from_json(rec["pools"])
+        return pools_from_json(rec["pools"])
 
-    def _save(self, pid: str, ipam: Ipam) -> None:
-        self.store.put("pools", pid, {"pools": pools_to_json(ipam.pools)})
+    def _load(self, pid: str) -> Ipam:
+        pools = self._pools(pid)
+        return Ipam(pools, self._table(pid, pools))
 
     def _all(self) -> list[Pool]:
-        return [p for key in self.store.keys("pools") for p in self._load(key).pools]
+        return [p for key in self.store.keys("pools") for p in self._pools(key)]

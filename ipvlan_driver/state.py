@@ -11,12 +11,17 @@ Three guarantees, each with its mechanism:
 
 A record the driver cannot read is moved aside (the `quarantine` table) with one warning, and the
 rest of the state keeps working. The schema is versioned with `PRAGMA user_version`.
+
+A verb reads and writes only the records it touches: a network's endpoints and the addresses its pools
+hand out are records of their own, keyed under the network (`child_key`), never fields of one record that
+grows with every container (schema 1 kept them so, and the thousandth container cost 1.4x the first).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import logging
 import os
@@ -31,9 +36,12 @@ from urllib.parse import unquote
 from .errors import StateError
 
 DEFAULT_STATE_DIR = Path("/var/lib/ipvlan-driver")
-KINDS = ("networks", "containers", "parents", "pools")  # pools: the IPAM plugin's
+# pools: the IPAM plugin's. Under a network or a pool ("address scope"): endpoints (a network's), addresses
+# (held, by owner), holders (an owner's addresses), free (released below a pool's low mark), lows (the mark).
+KINDS = ("networks", "containers", "parents", "pools", "endpoints", "addresses", "holders", "free", "lows")
 DB_NAME = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SEPARATOR = "\x1f"  # ASCII unit separator: in no network, endpoint, container or pool name
 BUSY_TIMEOUT_S = 60.0
 
 Record = dict[str, Any]
@@ -52,6 +60,21 @@ CREATE TABLE IF NOT EXISTS quarantine (
     reason TEXT NOT NULL, at REAL NOT NULL
 );
 """
+
+
+def child_key(parent: str, child: str) -> str:
+    """The key of a record kept under `parent` (an endpoint under its network, an address under its scope)."""
+    return parent + SEPARATOR + child
+
+
+def _children_range(parent: str) -> tuple[str, str]:
+    # every key that starts with parent + SEPARATOR sorts in [parent + SEPARATOR, parent + next char)
+    return parent + SEPARATOR, parent + chr(ord(SEPARATOR) + 1)
+
+
+def address_child(version: int, value: int) -> str:
+    """An address as a child key: fixed width, so that keys sort as the addresses do within a family."""
+    return f"{version}{value:032x}"
 
 
 def prepare_dir(root: Path) -> Path:
@@ -157,15 +180,23 @@ class StateStore:
                     f"state database {self.db_path} has schema version {version}; this ipvlan-driver "
                     f"understands versions up to {SCHEMA_VERSION}: use a newer ipvlan-driver"
                 )
-            if version < 1:
+            if version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
-                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    conn.execute(statement)
-                imported = self._import_json_files(conn)
+                imported = split = 0
+                if version < 1:
+                    for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                        conn.execute(statement)
+                    imported = self._import_json_files(conn)
+                if version < 2:
+                    split = _split_grown_records(conn)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.execute("COMMIT")
                 if imported:
                     log.warning("state: imported %d records from the JSON files of an older release", imported)
+                if split:
+                    log.warning(
+                        "state: split %d network and pool records into one record per endpoint and address", split
+                    )
             for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
                 with contextlib.suppress(FileNotFoundError, PermissionError):
                     (self.root / name).chmod(0o600)
@@ -323,6 +354,47 @@ class StateStore:
         self._check_kind(kind)
         return [r[0] for r in self._execute("SELECT key FROM records WHERE kind = ? ORDER BY key", (kind,))]
 
+    # records under a parent (child_key): read without reading the parent's other children -------------
+
+    def children(self, kind: str, parent: str) -> list[tuple[str, Record]]:
+        """Every readable record of `kind` under `parent`, as (child, record), in key order."""
+        self._check_kind(kind)
+        low, high = _children_range(parent)
+        rows = self._execute(
+            "SELECT key, data FROM records WHERE kind = ? AND key >= ? AND key < ? ORDER BY key", (kind, low, high)
+        ).fetchall()
+        try:  # one parse for them all: a network's endpoints are read whole on every rm
+            records = json.loads("[" + ",".join(data for _key, data in rows) + "]")
+            if all(isinstance(rec, dict) for rec in records):
+                return [(key[len(low) :], rec) for (key, _data), rec in zip(rows, records, strict=True)]
+        except ValueError:
+            pass
+        out: list[tuple[str, Record]] = []
+        for key, data in rows:
+            try:
+                rec = json.loads(data)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                self.quarantine(kind, key, f"unreadable: {exc}")
+                continue
+            out.append((key[len(low) :], rec))
+        return out
+
+    def first_child(self, kind: str, parent: str, low: str = "", high: str | None = None) -> str | None:
+        """The lowest child of `parent` in [low, high] (any child without bounds), without reading the rest."""
+        self._check_kind(kind)
+        start, end = _children_range(parent)
+        args: tuple[str, ...] = (kind, start + low, end) if high is None else (kind, start + low, start + high)
+        sql = "SELECT key FROM records WHERE kind = ? AND key >= ? AND key " + ("<" if high is None else "<=")
+        row = self._execute(sql + " ? ORDER BY key LIMIT 1", args).fetchone()
+        return None if row is None else str(row[0])[len(start) :]
+
+    def delete_children(self, kind: str, parent: str) -> None:
+        self._check_kind(kind)
+        low, high = _children_range(parent)
+        self._execute("DELETE FROM records WHERE kind = ? AND key >= ? AND key < ?", (kind, low, high))
+
     def quarantine(self, kind: str, key: str, reason: str) -> None:
         """Move one record aside so that it blocks nothing else; say so once, naming it."""
         with self.transaction():
@@ -376,3 +448,47 @@ class StateStore:
                 parsed = {"op": "unreadable", "data": data}
             out.append((int(intent_id), parsed if isinstance(parsed, dict) else {"op": "unreadable"}))
         return out
+
+
+def _split_grown_records(conn: sqlite3.Connection) -> int:
+    """Migration 1 -> 2: a network's `containers` and every pool's `allocated` addresses leave the network's
+    (or the IPAM pool's) record for records of their own. A record of the wrong shape is quarantined."""
+    count = 0
+    rows = conn.execute("SELECT kind, key, data FROM records WHERE kind IN ('networks', 'pools')").fetchall()
+    for kind, key, data in rows:
+        try:
+            rec = json.loads(data)
+            out = _split_one(kind, key, rec)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            StateStore._quarantine(conn, kind, key, data, f"not splittable into schema 2: {exc}")
+            conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+            continue
+        for child_kind, child, child_rec in out:
+            conn.execute(
+                "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                (child_kind, child, json.dumps(child_rec, sort_keys=True)),
+            )
+        conn.execute(
+            "UPDATE records SET data = ? WHERE kind = ? AND key = ?", (json.dumps(rec, sort_keys=True), kind, key)
+        )
+        count += 1
+    return count
+
+
+def _split_one(kind: str, key: str, rec: dict[str, Any]) -> list[tuple[str, str, Record]]:
+    """What schema 2 keeps apart from `rec` (which loses those fields); rec's addresses are not re-checked
+    here: the driver checks each one as it reads it."""
+    scope = f"{kind}:{key}"
+    out: list[tuple[str, str, Record]] = []
+    if kind == "networks":
+        for endpoint, addresses in dict(rec.pop("containers", {})).items():
+            out.append(("endpoints", child_key(key, str(endpoint)), {"addresses": [str(a) for a in addresses]}))
+    held: dict[str, list[str]] = {}
+    for pool in rec.get("pools", []):
+        for text, owner in dict(pool.pop("allocated", {})).items():
+            addr = ipaddress.ip_address(text)
+            child = child_key(scope, address_child(addr.version, int(addr)))
+            out.append(("addresses", child, {"address": str(addr), "owner": str(owner)}))
+            held.setdefault(str(owner), []).append(str(addr))
+    out.extend(("holders", child_key(scope, owner), {"addresses": texts}) for owner, texts in held.items())
+    return out

@@ -22,6 +22,7 @@ from conformance.backends.native import NativeBackend
 from ipvlan_driver import driver as drv
 from ipvlan_driver.model import IPInterface, IPNetwork, NetworkSpec, ParentPlan
 from ipvlan_driver.netlink import Netlink
+from ipvlan_driver.state import child_key
 
 T = TypeVar("T")
 
@@ -117,7 +118,8 @@ class InternalNotIsolated(drv.Driver):
 class NamesNotResolved(drv.Driver):
     """No per-container hosts files: `ping ipv1` cannot resolve."""
 
-    def _write_hosts(self, network: drv.Network, new_netns: str | None) -> None:
+    @staticmethod
+    def _link_hosts(path: Path, netns_name: str) -> None:
         return None
 
 
@@ -201,6 +203,22 @@ class LegacyStateStore:
         directory = self.root / kind
         return sorted(unquote(p.name[:-5]) for p in directory.glob("*.json")) if directory.is_dir() else []
 
+    def children(self, kind: str, parent: str) -> list[tuple[str, dict[str, Any]]]:
+        start = child_key(parent, "")
+        found = ((k[len(start) :], self.get(kind, k)) for k in self.keys(kind) if k.startswith(start))
+        return [(child, rec) for child, rec in found if rec is not None]
+
+    def first_child(self, kind: str, parent: str, low: str = "", high: str | None = None) -> str | None:
+        inside = (c for c, _rec in self.children(kind, parent) if c >= low and (high is None or c <= high))
+        return min(inside, default=None)
+
+    def delete_children(self, kind: str, parent: str) -> None:
+        for child, _rec in self.children(kind, parent):
+            self.delete(kind, child_key(parent, child))
+
+    def quarantine(self, kind: str, key: str, reason: str) -> None:
+        self.delete(kind, key)
+
     def begin_intent(self, intent: dict[str, Any]) -> int:
         return 0
 
@@ -226,10 +244,9 @@ class RestoreForgetsContainers(drv.Driver):
         lines = super().restore()
         with self.store.lock(), self.store.transaction():
             for network in self.networks():
-                for endpoint in list(network.containers):
+                for endpoint in self.endpoints(network.spec.name):
                     self._release(network, endpoint)
-                network.containers.clear()
-                self.store.put("networks", network.spec.name, network.to_json())
+                    self.store.delete("endpoints", child_key(network.spec.name, endpoint))
         return lines
 
 
@@ -268,10 +285,13 @@ class IPv6LeftOn(drv.Driver):
 
 
 class NameOutlivesContainer(drv.Driver):
-    """`rm` leaves the container's name in the network's hosts file: only a `run` rewrites it."""
+    """`rm` leaves the container's name in the network's hosts file: only a `run` writes to it."""
 
-    def _write_hosts(self, network: drv.Network, new_netns: str | None) -> None:
-        if new_netns is not None:
+    def _drop_from_hosts(self, network: str, name: str) -> None:
+        return None
+
+    def _write_hosts(self, network: str, new_netns: str | None) -> None:
+        if new_netns is not None:  # restore's rewrite would take the name out
             super()._write_hosts(network, new_netns)
 
 

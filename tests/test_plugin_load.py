@@ -130,7 +130,7 @@ def test_fifty_concurrent_endpoints_are_all_recorded(served: Served) -> None:
 
     replies = _parallel(50, create)
     assert all(r == (200, {}) for r in replies), replies
-    assert sorted(served.driver.get_network(NET).containers) == [f"e{i:02d}" for i in range(50)]
+    assert sorted(served.driver.endpoints(NET)) == [f"e{i:02d}" for i in range(50)]
 
 
 def test_idle_clients_cost_no_threads_and_real_requests_still_pass(served: Served) -> None:

@@ -38,7 +38,8 @@ class NativeBackend(BaseBackend):
         self.driver.restore()
 
     def network_members(self, network: str) -> set[str]:
-        return set(self.driver.get_network(network).containers)
+        self.driver.get_network(network)  # a missing network is an error, as for every backend
+        return set(self.driver.endpoints(network))
 
     def create_network(self, req: NetworkRequest) -> None:
         try:
