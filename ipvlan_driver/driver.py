@@ -678,8 +678,8 @@ class Driver:
             lines = path.read_text().splitlines(keepends=True)
         except FileNotFoundError:
             return
-        suffix = f"\t{name}\n"
-        kept = [line for line in lines if not line.endswith(suffix)]
+        suffix, head = f"\t{name}\n", len(_HOSTS_HEAD)  # the head stays, even for a container named localhost
+        kept = lines[:head] + [line for line in lines[head:] if not line.endswith(suffix)]
         if len(kept) == len(lines):
             return
         tmp = path.with_name(path.name + ".tmp")

@@ -187,3 +187,14 @@ def test_schema_1_records_are_split_with_nothing_lost(tmp_path: Path) -> None:
     assert table.addresses()["2001:db8:1::2"] == "c1"
     remote = RemoteIpam(driver.store, lambda: [])
     assert str(remote.request_address("LocalIpvlan/10.5.0.0/24", None, gateway=False)).startswith("10.5.0.2/")
+
+
+def test_rm_takes_only_its_own_lines_out_of_the_hosts_file(tmp_path: Path) -> None:
+    driver = _driver(tmp_path)
+    for name in ("localhost", "web", "web2"):
+        addresses = driver.create_endpoint("db_net", name)
+        driver._add_to_hosts("db_net", name, addresses)
+    driver._forget_endpoint("db_net", "localhost")
+    driver._forget_endpoint("db_net", "web")
+    lines = driver._hosts_path("db_net").read_text().splitlines()
+    assert lines == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "192.168.1.4\tweb2"]
