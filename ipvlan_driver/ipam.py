@@ -240,12 +240,6 @@ def pools_from_json(data: Sequence[Mapping[str, object]]) -> list[Pool]:
     return pools
 
 
-def ipam_from_json(data: Sequence[Mapping[str, object]]) -> Ipam:
-    """pools_from_json's pools in an Ipam, each pool indexed (and so checked) once, not twice: the index
-    parses every allocated address, which is most of reading a network with a thousand containers."""
-    return Ipam(_parse_pools(data))
-
-
 def _parse_pools(data: Sequence[Mapping[str, object]]) -> list[Pool]:
     """The pools' fields, each checked for its type; their consistency is _index's to check."""
     if not isinstance(data, Sequence) or isinstance(data, str):
