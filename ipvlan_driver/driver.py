@@ -653,10 +653,7 @@ class Driver:
         lines = list(_HOSTS_HEAD)
         for cname, addrs in self.endpoints(network).items():
             lines.extend(f"{addr.split('/')[0]}\t{cname}" for addr in addrs)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        tmp.chmod(0o644)  # read by the container's processes through the bind mount
-        os.replace(tmp, path)
+        _replace_hosts(path, "\n".join(lines) + "\n")
         if new_netns is not None:
             self._link_hosts(path, new_netns)
 
@@ -672,7 +669,7 @@ class Driver:
 
     def _drop_from_hosts(self, network: str, name: str) -> None:
         """rm's lines taken out of the file as text: a thousand lines filtered cost less than the thousand
-        endpoint records the file is written from. Replaced atomically, as readers may be reading it."""
+        endpoint records the file is written from."""
         path = self._hosts_path(network)
         try:
             lines = path.read_text().splitlines(keepends=True)
@@ -682,10 +679,7 @@ class Driver:
         kept = lines[:head] + [line for line in lines[head:] if not line.endswith(suffix)]
         if len(kept) == len(lines):
             return
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(kept))
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
+        _replace_hosts(path, "".join(kept))
 
     @staticmethod
     def _link_hosts(path: Path, netns_name: str) -> None:
@@ -801,6 +795,14 @@ class Driver:
             self._make_parent(nl, plan)
             return [f"network {name}: re-created dummy parent {plan.name!r}"]
         return [f"network {name}: parent {plan.name!r} is missing; it is the user's link, so it is not re-created"]
+
+
+def _replace_hosts(path: Path, text: str) -> None:
+    """Atomically, as containers may be reading it; 0644: read by their processes through the bind mount."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
 
 
 def _parse_ip(value: str | None, version: int, flag: str) -> IPAddress | None:
