@@ -206,17 +206,49 @@ class Driver:
     def _host(self) -> Iterator[Netlink]:
         """The host namespace's netlink connection: one per outermost use in a thread, shared by the verbs
         nested in it (run's join and sandbox set-up), so a container costs one socket and one lookup per link.
-        Per thread because pyroute2's sockets are."""
+        Per thread because pyroute2's sockets are. A thread that asked to (keep_host_connection_here) keeps
+        its connection across verbs; a verb that fails closes it, as replies may be left unread on it."""
         shared: Netlink | None = getattr(self._local, "host", None)
         if shared is not None:
             yield shared
             return
-        with Netlink(self.config.host_netns) as nl:
-            self._local.host = nl
-            try:
-                yield nl
-            finally:
-                self._local.host = None
+        keep = getattr(self._local, "keep", False)
+        nl = self._kept_host() if keep else Netlink(self.config.host_netns)
+        self._local.host = nl
+        done = False
+        try:
+            yield nl
+            done = True
+        finally:
+            self._local.host = None
+            if not keep:
+                nl.close()
+            elif not done:
+                self.close_host_connection()  # nl is the kept one
+
+    def keep_host_connection_here(self) -> None:
+        """Keep the calling thread's host connection open across verbs (a long-lived worker's: opening one
+        was most of a plugin Join, profiled). The thread must call close_host_connection before it ends."""
+        self._local.keep = True
+
+    def close_host_connection(self) -> None:
+        """Close the calling thread's kept host connection, if any: only its own thread can (pyroute2)."""
+        kept: tuple[Netlink, object] | None = getattr(self._local, "kept", None)
+        self._local.kept = None
+        if kept is not None:
+            kept[0].close()
+
+    def _kept_host(self) -> Netlink:
+        """This thread's kept connection, re-opened if the host namespace's name now names another one."""
+        now = ns.identity(self.config.host_netns)
+        kept: tuple[Netlink, object] | None = getattr(self._local, "kept", None)
+        if kept is not None and kept[1] == now and now is not None:
+            kept[0].forget_indices()
+            return kept[0]
+        self.close_host_connection()
+        nl = Netlink(self.config.host_netns)
+        self._local.kept = (nl, now)
+        return nl
 
     @contextlib.contextmanager
     def _verb(self) -> Iterator[None]:

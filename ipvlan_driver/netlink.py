@@ -115,6 +115,11 @@ class Netlink:
     def close(self) -> None:
         self._ipr.close()
 
+    def forget_indices(self) -> None:
+        """Drop the names' ifindexes seen so far: a connection kept across verbs starts each verb knowing
+        none, as links of the same name come and go between verbs."""
+        self._indices = {"lo": LOOPBACK_IFINDEX}
+
     def __enter__(self) -> Netlink:
         return self
 

@@ -7,6 +7,7 @@ exceptions into `DriverError`s, so the CLI and the plugin report them like every
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +35,7 @@ __all__ = [
     "exec_preparer",
     "exists",
     "hosts_file",
+    "identity",
     "is_namespace",
     "list_names",
     "netns_path",
@@ -54,6 +56,17 @@ def _driver_errors() -> Iterator[None]:
         raise NotFoundError(str(exc)) from exc
     except netnsutil.NetnsError as exc:
         raise DriverError(str(exc)) from exc
+
+
+def identity(name: str | None) -> tuple[int, int] | None:
+    """Which namespace `name` names now (None: the calling thread's own), as its nsfs device and inode, or
+    None if the name is gone: a name deleted and re-created names another namespace, with another inode."""
+    path = netnsutil.netns_path(name) if name is not None else Path("/proc/thread-self/ns/net")
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def netns_path(name: str) -> Path:

@@ -45,6 +45,7 @@ BACKLOG = 128
 WORKERS = 8
 MAX_CONNECTIONS = 1024
 READ_TIMEOUT_S = 10.0
+RELEASE_TIMEOUT_S = 10.0  # at shutdown, for a verb still running to finish before its worker is released
 MAX_BODY = 1 << 20  # libnetwork's largest request, CreateNetwork, is a few KiB
 MAX_HEADER = 64 * 1024
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -340,7 +341,8 @@ class PluginServer:
                 self._loop.add_signal_handler(sig, self._stop.set)
             # `serve` blocked them before the socket existed: one sent since is delivered now
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="verb") as pool:
+        keep = self.protocol.driver.keep_host_connection_here  # each worker's, closed by _release_workers
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="verb", initializer=keep) as pool:
             self._pool = pool
             # accepting by a reader callback, not asyncio.Server or sock_accept: in 3.11 both can leak a
             # socket accepted just as they are closed or cancelled
@@ -351,8 +353,23 @@ class PluginServer:
                 self._stopping = True
                 self._loop.remove_reader(self.socket.fileno())
                 await self._drain()
+                await self._release_workers(pool)
                 with self._state_lock:
                     self._loop = None
+
+    async def _release_workers(self, pool: ThreadPoolExecutor) -> None:
+        """Each worker closes its kept host connection, on its own thread: one task per worker, held at a
+        barrier so that no worker takes two (the pool starts a thread for each task while all are busy)."""
+        barrier = threading.Barrier(self.workers)
+        driver = self.protocol.driver
+
+        def release() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(RELEASE_TIMEOUT_S)
+            driver.close_host_connection()
+
+        tasks = [asyncio.wrap_future(pool.submit(release)) for _ in range(self.workers)]
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _drain(self) -> None:
         """Close every connection: none may outlive the loop (each would leak its socket)."""
