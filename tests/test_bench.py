@@ -203,6 +203,30 @@ def test_a_host_run_end_to_end_writes_every_figure(tmp_path: Path) -> None:
     assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
 
 
+def test_scale_grows_the_faces_side_by_side() -> None:
+    calls: list[tuple[str, object]] = []
+
+    class Fake:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def setup(self, i: int) -> int:
+            calls.append((self.name, i))
+            return i
+
+        def remove(self, handle: int) -> None:
+            calls.append((self.name, f"rm{handle}"))
+
+        def rss(self) -> dict[str, int]:
+            return {"rss_kb": 1, "peak_kb": 1}
+
+    grown = scale.grow({"a": Fake("a"), "b": Fake("b")}, 3)
+    # container i on every face before container i+1 on any: a slow spell of the host falls on all alike
+    assert calls[:6] == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert calls[6:] == [("a", "rm0"), ("a", "rm1"), ("a", "rm2"), ("b", "rm0"), ("b", "rm1"), ("b", "rm2")]
+    assert set(grown) == {"a", "b"} and all(len(g["samples_s"]) == 3 for g in grown.values())
+
+
 @needs_root
 def test_scale_keeps_every_container_and_samples_the_resident_set(monkeypatch: pytest.MonkeyPatch) -> None:
     if not common.kernel_can("macvlan"):
@@ -220,7 +244,7 @@ def test_scale_keeps_every_container_and_samples_the_resident_set(monkeypatch: p
 
         monkeypatch.setattr(face, "setup", setup)
         try:
-            grown = scale.grow(face, 6)
+            grown = scale.grow({"driver": face}, 6)["driver"]
         finally:
             face.close()
     assert kept == [1, 2, 3, 4, 5, 6]  # grown, not set up and removed in turn
