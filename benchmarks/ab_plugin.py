@@ -1,66 +1,83 @@
-"""The plugin face at this tree against the plugin of another checkout, interleaved in one run: a change's
-effect on the plugin's setup cost, free of the drift between two runs on a noisy host.
+"""The plugin face at this tree against the plugin of another checkout, in one run: a change's effect on the
+plugin's setup cost, free of the drift between two runs on a noisy host.
 
-`python -m benchmarks.ab_plugin OTHER_TREE [--count N] [--rounds R]` (in the VM, as root): R rounds, each
-the floor, this tree's plugin and OTHER_TREE's plugin (its `ipvlan_driver` first on PYTHONPATH; the client
-side is this tree's), N containers each. Prints each round's medians and the medians' ratios to the floor.
+`python -m benchmarks.ab_plugin OTHER_TREE [--count N]` (in the VM, as root): the floor, this tree's plugin
+and OTHER_TREE's plugin (its `ipvlan_driver` first on PYTHONPATH; the client side is this tree's), each in
+a lab of its own, take turns container by container (set up, removed), so a slow spell of the host falls
+on all three alike. Prints each face's setup median and its ratio to the floor's.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import contextlib
+import functools
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from .common import Lab, default_kind
+from .common import PREFIX, Lab, default_kind, summary, timed
 from .faces import Floor, Plugin
-from .setup_cost import measure
+from .setup_cost import WARMUP
 
 
-def _median_ms(make: Callable[[Lab], Floor | Plugin], count: int) -> float:
-    with Lab() as lab:
-        face = make(lab)
-        try:
-            return float(measure(face, count)["setup"]["median_ms"])
-        finally:
-            face.close()
+def _other_plugin(tree: Path) -> list[str]:
+    """The command that serves `tree`'s ipvlan_driver; -P keeps the working directory, which would put
+    this tree's package ahead of PYTHONPATH's, off sys.path."""
+    command = ["env", f"PYTHONPATH={tree.resolve()}", sys.executable, "-P"]
+    where = subprocess.run(
+        [*command, "-c", "import ipvlan_driver; print(ipvlan_driver.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(where).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"ab_plugin: the other plugin would import {where}, not {tree}'s")
+    return [*command, "-m", "ipvlan_driver.cli"]
+
+
+def compare(makers: dict[str, Callable[[Lab], Any]], count: int) -> dict[str, dict[str, float]]:
+    """Each face in its own lab; container i set up and removed on every face before container i+1."""
+    samples: dict[str, list[float]] = {name: [] for name in makers}
+    with contextlib.ExitStack() as stack:
+        faces: dict[str, Any] = {}
+        for n, (name, make) in enumerate(makers.items()):
+            lab = stack.enter_context(Lab(prefix=f"{PREFIX}ab{n}-"))
+            faces[name] = make(lab)
+            stack.callback(faces[name].close)
+        for i in range(count + WARMUP):
+            for name, face in faces.items():
+                took, handle = timed(functools.partial(face.setup, i))
+                face.remove(handle)
+                if i >= WARMUP:
+                    samples[name].append(took)
+    return {name: summary(s) for name, s in samples.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ab_plugin", description=__doc__.split("\n\n")[0])
     p.add_argument("other", type=Path, help="a checkout whose ipvlan_driver serves as the other plugin")
-    p.add_argument("--count", type=int, default=100, help="containers per face and round")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--count", type=int, default=200, help="containers per face")
     args = p.parse_args(argv)
     if not (args.other / "ipvlan_driver" / "__init__.py").is_file():
         p.error(f"{args.other} has no ipvlan_driver package")
     if default_kind() != "ipvlan":
         print("ab_plugin: this kernel has no ipvlan: run it in the VM (ci/run-in-vm)", file=sys.stderr)
         return 2
-    # -P: no working directory on sys.path, which would put this tree's package ahead of PYTHONPATH's
-    other = ["env", f"PYTHONPATH={args.other.resolve()}", sys.executable, "-P"]
-    where = subprocess.run(
-        [*other, "-c", "import ipvlan_driver; print(ipvlan_driver.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not Path(where).resolve().is_relative_to(args.other.resolve()):
-        p.error(f"the other plugin would import {where}, not {args.other}'s")
-    other += ["-m", "ipvlan_driver.cli"]
-    rows: dict[str, list[float]] = {"floor": [], "this": [], "other": []}
-    for r in range(1, args.rounds + 1):
-        rows["floor"].append(_median_ms(lambda lab: Floor(lab, "ipvlan"), args.count))
-        rows["this"].append(_median_ms(lambda lab: Plugin(lab, "ipvlan"), args.count))
-        rows["other"].append(_median_ms(lambda lab: Plugin(lab, "ipvlan", wrap=other), args.count))
-        print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in rows.items()), flush=True)
-    floor = statistics.median(rows["floor"])
-    for name in ("this", "other"):
-        median = statistics.median(rows[name])
-        print(f"{name}: median of rounds {median:.1f} ms, {median / floor:.2f}x the floor ({floor:.1f} ms)")
+    other = _other_plugin(args.other)
+    found = compare(
+        {
+            "floor": lambda lab: Floor(lab, "ipvlan"),
+            "this": lambda lab: Plugin(lab, "ipvlan"),
+            f"other ({args.other})": lambda lab: Plugin(lab, "ipvlan", wrap=other),
+        },
+        args.count,
+    )
+    floor = found["floor"]["median_ms"]
+    for name, s in found.items():
+        print(f"{name}: setup median {s['median_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, {s['median_ms'] / floor:.2f}x")
     return 0
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks import ab_plugin, chart, common, faces, scale, setup_cost, suite_cost
 from benchmarks import all as bench_all
-from benchmarks import chart, common, faces, scale, setup_cost, suite_cost
 from ipvlan_driver import netns as ns
 from ipvlan_driver.netlink import Netlink
 
@@ -225,6 +225,31 @@ def test_scale_grows_the_faces_side_by_side() -> None:
     assert calls[:6] == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
     assert calls[6:] == [("a", "rm0"), ("a", "rm1"), ("a", "rm2"), ("b", "rm0"), ("b", "rm1"), ("b", "rm2")]
     assert set(grown) == {"a", "b"} and all(len(g["samples_s"]) == 3 for g in grown.values())
+
+
+@needs_root
+def test_ab_plugin_takes_turns_container_by_container() -> None:
+    calls: list[tuple[str, str]] = []
+
+    class Fake:
+        def __init__(self, name: str, lab: common.Lab) -> None:
+            self.name, self.lab = name, lab
+
+        def setup(self, i: int) -> int:
+            calls.append((self.name, f"up{i}"))
+            return i
+
+        def remove(self, handle: int) -> None:
+            calls.append((self.name, f"rm{handle}"))
+
+        def close(self) -> None:
+            calls.append((self.name, "close"))
+
+    found = ab_plugin.compare({"a": lambda lab: Fake("a", lab), "b": lambda lab: Fake("b", lab)}, 2)
+    assert calls[:4] == [("a", "up0"), ("a", "rm0"), ("b", "up0"), ("b", "rm0")]
+    assert calls[-2:] == [("b", "close"), ("a", "close")]
+    assert found["a"]["n"] == found["b"]["n"] == 2  # the warm-up is not counted
+    assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
 
 
 @needs_root
