@@ -10,17 +10,14 @@ on all three alike. Prints each face's setup median and its ratio to the floor's
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from .common import PREFIX, Lab, default_kind, summary, timed
+from .common import default_kind
 from .faces import Floor, Plugin
-from .setup_cost import WARMUP
+from .setup_cost import together
 
 
 def _other_plugin(tree: Path) -> list[str]:
@@ -38,24 +35,6 @@ def _other_plugin(tree: Path) -> list[str]:
     return [*command, "-m", "ipvlan_driver.cli"]
 
 
-def compare(makers: dict[str, Callable[[Lab], Any]], count: int) -> dict[str, dict[str, float]]:
-    """Each face in its own lab; container i set up and removed on every face before container i+1."""
-    samples: dict[str, list[float]] = {name: [] for name in makers}
-    with contextlib.ExitStack() as stack:
-        faces: dict[str, Any] = {}
-        for n, (name, make) in enumerate(makers.items()):
-            lab = stack.enter_context(Lab(prefix=f"{PREFIX}ab{n}-"))
-            faces[name] = make(lab)
-            stack.callback(faces[name].close)
-        for i in range(count + WARMUP):
-            for name, face in faces.items():
-                took, handle = timed(functools.partial(face.setup, i))
-                face.remove(handle)
-                if i >= WARMUP:
-                    samples[name].append(took)
-    return {name: summary(s) for name, s in samples.items()}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ab_plugin", description=__doc__.split("\n\n")[0])
     p.add_argument("other", type=Path, help="a checkout whose ipvlan_driver serves as the other plugin")
@@ -67,16 +46,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ab_plugin: this kernel has no ipvlan: run it in the VM (ci/run-in-vm)", file=sys.stderr)
         return 2
     other = _other_plugin(args.other)
-    found = compare(
+    skipped: dict[str, str] = {}
+    found = together(
         {
             "floor": lambda lab: Floor(lab, "ipvlan"),
             "this": lambda lab: Plugin(lab, "ipvlan"),
             f"other ({args.other})": lambda lab: Plugin(lab, "ipvlan", wrap=other),
         },
         args.count,
+        skipped,
     )
-    floor = found["floor"]["median_ms"]
-    for name, s in found.items():
+    if skipped:
+        print(f"ab_plugin: {skipped}", file=sys.stderr)
+        return 1
+    floor = found["floor"]["setup"]["median_ms"]
+    for name, r in found.items():
+        s = r["setup"]
         print(f"{name}: setup median {s['median_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, {s['median_ms'] / floor:.2f}x")
     return 0
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks import ab_plugin, chart, common, faces, scale, setup_cost, suite_cost
 from benchmarks import all as bench_all
+from benchmarks import chart, common, faces, scale, setup_cost, suite_cost
 from ipvlan_driver import netns as ns
 from ipvlan_driver.netlink import Netlink
 
@@ -228,7 +228,7 @@ def test_scale_grows_the_faces_side_by_side() -> None:
 
 
 @needs_root
-def test_ab_plugin_takes_turns_container_by_container() -> None:
+def test_faces_measured_together_take_turns_container_by_container() -> None:
     calls: list[tuple[str, str]] = []
 
     class Fake:
@@ -245,11 +245,33 @@ def test_ab_plugin_takes_turns_container_by_container() -> None:
         def close(self) -> None:
             calls.append((self.name, "close"))
 
-    found = ab_plugin.compare({"a": lambda lab: Fake("a", lab), "b": lambda lab: Fake("b", lab)}, 2)
+    found = setup_cost.together({"a": lambda lab: Fake("a", lab), "b": lambda lab: Fake("b", lab)}, 2, {})
     assert calls[:4] == [("a", "up0"), ("a", "rm0"), ("b", "up0"), ("b", "rm0")]
     assert calls[-2:] == [("b", "close"), ("a", "close")]
-    assert found["a"]["n"] == found["b"]["n"] == 2  # the warm-up is not counted
+    assert found["a"]["setup"]["n"] == found["b"]["setup"]["n"] == 2  # the warm-up is not counted
     assert not [n for n in ns.list_names() if n.startswith(common.PREFIX)]
+
+
+def test_a_face_that_fails_in_the_rotation_leaves_it_and_the_others_go_on() -> None:
+    class Fake:
+        def __init__(self, fail_at: int | None) -> None:
+            self.fail_at, self.ups = fail_at, 0
+
+        def setup(self, i: int) -> int:
+            if i == self.fail_at:
+                raise RuntimeError("the kernel said no")
+            self.ups += 1
+            return i
+
+        def remove(self, handle: int) -> None:
+            pass
+
+    good, bad = Fake(None), Fake(1)
+    skipped: dict[str, str] = {}
+    found = setup_cost.measure_together({"good": good, "bad": bad}, 4, skipped)
+    assert skipped == {"bad": "failed: RuntimeError: the kernel said no"}
+    assert set(found) == {"good"} and found["good"]["setup"]["n"] == 4
+    assert (good.ups, bad.ups) == (4 + setup_cost.WARMUP, 1)
 
 
 @needs_root
