@@ -66,7 +66,8 @@ def tables(results: dict[str, Any]) -> str:
     scale = parts.get("scale")
     if scale:
         lines += ["**Scale: containers kept on one network** (the faces grown side by side; vs floor's: a face's"]
-        lines += ["last/first over the floor's, its growth beyond the kernel's)", ""]
+        lines += ["last/first over the floor's, its growth beyond the kernel's; the floor and the driver share"]
+        lines += ["one process, so their resident sets are one figure)", ""]
         head = ["series", "count", "first median ms", "last median ms", "last/first", "vs floor's", "peak RSS MiB"]
         head += ["RSS growth MiB", "teardown s"]
         rows = [

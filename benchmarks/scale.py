@@ -5,8 +5,8 @@ process, and the floor (whatever the kernel itself slows down by is in its serie
 up on each face in turn before container i+1 on any, each face in a lab of its own, so a slow spell of the
 host falls on all three alike: `vs_floor` is a face's last/first over the floor's, its growth beyond the
 kernel's. Each one's setup time, the resident set every tenth of the way, and the teardown of all of them
-are recorded. The driver and the floor share this process, so the driver's resident set includes the
-floor's few handles.
+are recorded. The driver and the floor share this process, so their resident sets are one figure (the
+floor's own share is its few handles).
 """
 
 from __future__ import annotations

@@ -207,7 +207,8 @@ class Driver:
         """The host namespace's netlink connection: one per outermost use in a thread, shared by the verbs
         nested in it (run's join and sandbox set-up), so a container costs one socket and one lookup per link.
         Per thread because pyroute2's sockets are. A thread that asked to (keep_host_connection_here) keeps
-        its connection across verbs; a verb that fails closes it, as replies may be left unread on it."""
+        its connection across verbs; a verb that fails closes it, as replies may be left unread on it (the
+        cost of being wrong about that is one re-open)."""
         shared: Netlink | None = getattr(self._local, "host", None)
         if shared is not None:
             yield shared

@@ -61,7 +61,7 @@ def _driver_errors() -> Iterator[None]:
 def identity(name: str | None) -> tuple[int, int] | None:
     """Which namespace `name` names now (None: the calling thread's own), as its nsfs device and inode, or
     None if the name is gone: a name deleted and re-created names another namespace, with another inode."""
-    path = netnsutil.netns_path(name) if name is not None else Path("/proc/thread-self/ns/net")
+    path = netns_path(name) if name is not None else Path("/proc/thread-self/ns/net")
     try:
         st = os.stat(path)
     except OSError:

@@ -45,7 +45,7 @@ BACKLOG = 128
 WORKERS = 8
 MAX_CONNECTIONS = 1024
 READ_TIMEOUT_S = 10.0
-RELEASE_TIMEOUT_S = 10.0  # at shutdown, for a verb still running to finish before its worker is released
+RELEASE_TIMEOUT_S = 10.0  # at shutdown, how long idle workers wait at the barrier for a busy one
 MAX_BODY = 1 << 20  # libnetwork's largest request, CreateNetwork, is a few KiB
 MAX_HEADER = 64 * 1024
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -359,7 +359,8 @@ class PluginServer:
 
     async def _release_workers(self, pool: ThreadPoolExecutor) -> None:
         """Each worker closes its kept host connection, on its own thread: one task per worker, held at a
-        barrier so that no worker takes two (the pool starts a thread for each task while all are busy)."""
+        barrier so that no worker takes two (the pool starts a thread for each task while all are busy).
+        A worker still in a verb past RELEASE_TIMEOUT_S closes its own when the verb ends (_handle)."""
         barrier = threading.Barrier(self.workers)
         driver = self.protocol.driver
 
@@ -369,7 +370,9 @@ class PluginServer:
             driver.close_host_connection()
 
         tasks = [asyncio.wrap_future(pool.submit(release)) for _ in range(self.workers)]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for failed in await asyncio.gather(*tasks, return_exceptions=True):
+            if failed is not None:
+                log.warning("closing a worker's host connection failed: %s", failed)
 
     async def _drain(self) -> None:
         """Close every connection: none may outlive the loop (each would leak its socket)."""
@@ -494,7 +497,11 @@ class PluginServer:
                 return None
 
     def _handle(self, method: str, raw: bytes) -> tuple[HTTPStatus, Body]:
-        status, reply = self.protocol.handle(method, raw)
+        try:
+            status, reply = self.protocol.handle(method, raw)
+        finally:
+            if self._stopping:  # a verb that outlived the drain: its worker may get no release task
+                self.protocol.driver.close_host_connection()
         outcome = f"error: {reply['Err']}" if "Err" in reply else "ok"
         ids = {k: v[:12] for k, v in _ids(raw).items()}
         log.info("%s %s %s", method, " ".join(f"{k}={v}" for k, v in ids.items()), outcome)

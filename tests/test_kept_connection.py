@@ -6,8 +6,12 @@ Leave is the verb used: it looks the slave up on the host and needs no ipvlan ke
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,9 +21,11 @@ import pytest
 
 from ipvlan_driver import driver as driver_module
 from ipvlan_driver import netns as ns
+from ipvlan_driver import plugin as plugin_module
 from ipvlan_driver.driver import Driver, DriverConfig
 from ipvlan_driver.errors import NetlinkFailure
 from ipvlan_driver.netlink import Netlink
+from ipvlan_driver.plugin import PluginServer
 from tests.hosts import docker_host, serving
 from tests.test_plugin import Client
 
@@ -155,16 +161,64 @@ def test_a_kept_connection_forgets_link_indices_between_verbs(driver: Driver, le
     in_worker(driver, two_verbs)
 
 
+# one request: a pool that has not grown yet, whose release tasks start the threads the barrier needs
+@pytest.mark.parametrize("requests", [1, 60])
 def test_the_plugin_closes_every_worker_connection_on_its_own_thread(
-    driver: Driver, ledger: Ledger, tmp_path: Path
+    driver: Driver, ledger: Ledger, tmp_path: Path, requests: int
 ) -> None:
     sock = tmp_path / "p.sock"
     with serving(sock, driver, workers=3):
         client = Client(sock)
         leave = {"NetworkID": "n", "EndpointID": EP}
         with ThreadPoolExecutor(6) as callers:  # more callers than workers
-            replies = list(callers.map(lambda _: client("NetworkDriver.Leave", **leave), range(60)))
-        assert replies == [{}] * 60
-        assert 1 <= len(ledger.opened) <= 3  # one per worker that served, not one per verb
+            replies = list(callers.map(lambda _: client("NetworkDriver.Leave", **leave), range(requests)))
+        assert replies == [{}] * requests
+        assert 1 <= len(ledger.opened) <= min(3, requests)  # one per worker that served, not one per verb
     assert ledger.open == 0
+    assert all(ledger.closed_by[id(nl)] == ledger.opened_by[id(nl)] for nl in ledger.opened)
+
+
+def test_a_verb_still_running_at_shutdown_closes_its_own_connection(
+    driver: Driver, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugin_module, "RELEASE_TIMEOUT_S", 0.0)  # the idle workers give up on the busy one
+    entered, go_on = threading.Event(), threading.Event()
+    busy: list[str] = []
+    released: list[str] = []
+    real_link, real_close = Netlink.link, driver.close_host_connection
+
+    def slow_link(self: Netlink, name: str) -> Any:
+        busy.append(threading.current_thread().name)
+        entered.set()
+        go_on.wait(30)
+        return real_link(self, name)
+
+    def counted_close() -> None:
+        released.append(threading.current_thread().name)
+        real_close()
+
+    def call() -> None:
+        with contextlib.suppress(OSError, http.client.HTTPException):  # shutdown closes the connection
+            Client(sock).raw("NetworkDriver.Leave", json.dumps({"NetworkID": "n", "EndpointID": EP}).encode())
+
+    monkeypatch.setattr(Netlink, "link", slow_link)
+    monkeypatch.setattr(driver, "close_host_connection", counted_close)
+    sock = tmp_path / "p.sock"
+    server = PluginServer(sock, driver, workers=2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    caller, stopper = threading.Thread(target=call), threading.Thread(target=server.shutdown)
+    caller.start()
+    try:
+        assert entered.wait(30)  # the verb is in its worker, holding the kept connection
+        stopper.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len([t for t in released if t not in busy]) < 2:
+            time.sleep(0.01)  # both release tasks ran on the other worker
+        assert len([t for t in released if t not in busy]) == 2 and ledger.open == 1
+    finally:
+        go_on.set()
+        stopper.join(30)
+        caller.join(30)
+        server.server_close()
+    assert ledger.open == 0  # closed by the busy worker itself, once its verb ended
     assert all(ledger.closed_by[id(nl)] == ledger.opened_by[id(nl)] for nl in ledger.opened)
